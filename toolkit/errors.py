@@ -10,7 +10,7 @@ place that turns errors into exit codes) can answer consistently:
 * :class:`FormatError` -- a file or message is malformed (bad data, exit 2).
 * :class:`UsageError` -- the caller asked for something impossible (exit 2).
 * :class:`TransportError` -- a network peer failed us (exit 3).
-* :class:`HSMError` and :class:`EnvironmentProblem` -- the machine lacks
+* :class:`HSMError` and :class:`EnvironmentSetupError` -- the machine lacks
   something, such as a PKCS#11 module or a token (exit 3).
 
 Messages never contain secrets: PINs, private keys and tokens stay out of
@@ -24,7 +24,7 @@ from typing import ClassVar
 
 __all__ = [
     "Check",
-    "EnvironmentProblem",
+    "EnvironmentSetupError",
     "Error",
     "FormatError",
     "HSMError",
@@ -149,13 +149,13 @@ class TransportError(Error):
     exit_code: ClassVar[int] = 3
 
 
-class EnvironmentProblem(Error):
+class EnvironmentSetupError(Error):
     """The machine lacks something airseal needs (a file, a library, a device)."""
 
     exit_code: ClassVar[int] = 3
 
 
-class HSMError(EnvironmentProblem):
+class HSMError(EnvironmentSetupError):
     """A PKCS#11 module or token failed or is missing."""
 
 

@@ -1,0 +1,255 @@
+"""Strict proto3-JSON reading and writing shared by every model.
+
+:class:`Reader` wraps one JSON object while a model's ``from_dict`` pulls its
+fields out of it. It knows the proto3 JSON rules (lowerCamelCase keys, with
+the original snake_case names also accepted; ``null`` meaning "unset"; 64-bit
+integers as strings; bytes as padded base64; enums by name) and rejects
+everything else, including fields the model does not know. Errors carry the
+dotted path of the offending field, e.g. ``verificationMaterial.tlogEntries[0].logIndex``.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, Final, TypeVar
+
+from toolkit.encoding import (
+    b64decode,
+    b64encode,
+    format_rfc3339,
+    parse_int64,
+    parse_rfc3339,
+    parse_uint64,
+)
+from toolkit.errors import FormatError
+
+__all__ = ["Reader", "compact", "enum_value", "format_time", "to_b64"]
+
+T = TypeVar("T")
+E = TypeVar("E", bound=enum.Enum)
+
+_MISSING: Final = object()
+_CAMEL_RE = re.compile(r"(?<!^)(?=[A-Z])")
+_SNAKE_CACHE: dict[str, str] = {}
+
+
+def _snake(camel: str) -> str:
+    name = _SNAKE_CACHE.get(camel)
+    if name is None:
+        name = _CAMEL_RE.sub("_", camel).lower()
+        _SNAKE_CACHE[camel] = name
+    return name
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+class Reader:
+    """Reads the fields of one proto3-JSON object, strictly.
+
+    Args:
+        value: The decoded JSON value that should be an object.
+        path: Dotted path of this object inside its document ("" at the top).
+    """
+
+    __slots__ = ("_data", "_path", "_used")
+
+    def __init__(self, value: object, path: str) -> None:
+        if not isinstance(value, dict):
+            raise FormatError(f"expected an object, got {_kind(value)}", path=path or None)
+        self._data: dict[str, Any] = value
+        self._path = path
+        self._used: set[str] = set()
+
+    def sub(self, name: str) -> str:
+        """Return the dotted path of field ``name``."""
+        return f"{self._path}.{name}" if self._path else name
+
+    def _take(self, name: str) -> Any:
+        data = self._data
+        snake = _snake(name)
+        has_camel = name in data
+        has_snake = snake != name and snake in data
+        if has_camel and has_snake:
+            raise FormatError(f"both {name!r} and {snake!r} are set", path=self._path or None)
+        key = name if has_camel else snake if has_snake else None
+        if key is None:
+            return _MISSING
+        self._used.add(key)
+        value = data[key]
+        # proto3 JSON: null stands for "not set" on every field type.
+        return _MISSING if value is None else value
+
+    def _required(self, name: str) -> Any:
+        value = self._take(name)
+        if value is _MISSING:
+            raise FormatError("required field is missing", path=self.sub(name))
+        return value
+
+    # Scalars ---------------------------------------------------------------
+
+    def string(self, name: str, *, required: bool = False, nonempty: bool = False) -> str:
+        """Read a string field ("" when unset and not required)."""
+        value = self._required(name) if required else self._take(name)
+        if value is _MISSING:
+            return ""
+        if not isinstance(value, str):
+            raise FormatError(f"expected a string, got {_kind(value)}", path=self.sub(name))
+        if nonempty and not value:
+            raise FormatError("must not be empty", path=self.sub(name))
+        return value
+
+    def opt_string(self, name: str) -> str | None:
+        """Read an optional string field (None when unset)."""
+        value = self._take(name)
+        if value is _MISSING:
+            return None
+        if not isinstance(value, str):
+            raise FormatError(f"expected a string, got {_kind(value)}", path=self.sub(name))
+        return value
+
+    def bytes_(self, name: str, *, required: bool = False) -> bytes:
+        """Read a base64 ``bytes`` field (b"" when unset and not required)."""
+        value = self._required(name) if required else self._take(name)
+        if value is _MISSING:
+            return b""
+        return b64decode(value, path=self.sub(name))
+
+    def int64(self, name: str, *, required: bool = False, minimum: int | None = None) -> int:
+        """Read an ``int64`` field written as a decimal string (0 when unset)."""
+        value = self._required(name) if required else self._take(name)
+        if value is _MISSING:
+            return 0
+        return parse_int64(value, path=self.sub(name), minimum=minimum)
+
+    def uint64(self, name: str, *, required: bool = False) -> int:
+        """Read a ``uint64`` field written as a decimal string (0 when unset)."""
+        value = self._required(name) if required else self._take(name)
+        if value is _MISSING:
+            return 0
+        return parse_uint64(value, path=self.sub(name))
+
+    def int32(self, name: str, *, required: bool = False) -> int:
+        """Read a 32-bit integer field, which proto3 JSON writes as a number."""
+        value = self._required(name) if required else self._take(name)
+        if value is _MISSING:
+            return 0
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise FormatError(f"expected an integer, got {_kind(value)}", path=self.sub(name))
+        if not -(2**31) <= value < 2**31:
+            raise FormatError("is outside the int32 range", path=self.sub(name))
+        return value
+
+    def enum(self, name: str, enum_cls: type[E], *, required: bool = True) -> E:
+        """Read an enum field by its proto name; unknown names are errors."""
+        value = self._required(name) if required else self._take(name)
+        if not isinstance(value, str):
+            raise FormatError(f"expected an enum name, got {_kind(value)}", path=self.sub(name))
+        try:
+            return enum_cls(value)
+        except ValueError:
+            raise FormatError(
+                f"unknown {enum_cls.__name__} value {value[:60]!r}", path=self.sub(name)
+            ) from None
+
+    def opt_enum(self, name: str, enum_cls: type[E]) -> E | None:
+        """Read an optional enum field (None when unset)."""
+        if self._peek(name) is _MISSING:
+            return None
+        return self.enum(name, enum_cls)
+
+    def timestamp(self, name: str, *, required: bool = False) -> datetime | None:
+        """Read a ``google.protobuf.Timestamp`` (RFC 3339) field."""
+        value = self._required(name) if required else self._take(name)
+        if value is _MISSING:
+            return None
+        return parse_rfc3339(value, path=self.sub(name))
+
+    def _peek(self, name: str) -> Any:
+        snake = _snake(name)
+        for key in (name, snake):
+            if key in self._data and self._data[key] is not None:
+                return self._data[key]
+        return _MISSING
+
+    # Composites ------------------------------------------------------------
+
+    def message(self, name: str, parse: Callable[[Any, str], T]) -> T:
+        """Read a required sub-message with ``parse(value, path)``."""
+        return parse(self._required(name), self.sub(name))
+
+    def opt_message(self, name: str, parse: Callable[[Any, str], T]) -> T | None:
+        """Read an optional sub-message (None when unset)."""
+        value = self._take(name)
+        if value is _MISSING:
+            return None
+        return parse(value, self.sub(name))
+
+    def repeated(
+        self, name: str, parse: Callable[[Any, str], T], *, max_items: int | None = None
+    ) -> tuple[T, ...]:
+        """Read a repeated field (an empty tuple when unset)."""
+        value = self._take(name)
+        if value is _MISSING:
+            return ()
+        path = self.sub(name)
+        if not isinstance(value, list):
+            raise FormatError(f"expected an array, got {_kind(value)}", path=path)
+        if max_items is not None and len(value) > max_items:
+            raise FormatError(f"has {len(value)} items, more than {max_items}", path=path)
+        return tuple(parse(item, f"{path}[{i}]") for i, item in enumerate(value))
+
+    def repeated_bytes(self, name: str) -> tuple[bytes, ...]:
+        """Read a repeated ``bytes`` field."""
+        return self.repeated(name, lambda v, p: b64decode(v, path=p))
+
+    def finish(self) -> None:
+        """Reject fields the model does not know (proto3 JSON parsers must)."""
+        if len(self._used) != len(self._data):
+            unknown = sorted(k for k in self._data if k not in self._used)
+            raise FormatError(f"unknown field {unknown[0]!r}", path=self._path or None)
+
+    @contextmanager
+    def constructing(self) -> Iterator[None]:
+        """Attach this object's path to validation errors raised by a constructor."""
+        try:
+            yield
+        except FormatError as exc:
+            if exc.path is None and self._path:
+                raise FormatError(exc.detail, path=self._path, check=exc.check) from None
+            raise
+
+
+def to_b64(data: bytes) -> str:
+    """Encode ``bytes`` for proto3 JSON."""
+    return b64encode(data)
+
+
+def format_time(moment: datetime) -> str:
+    """Encode a timestamp for proto3 JSON."""
+    return format_rfc3339(moment)
+
+
+def enum_value(value: enum.Enum) -> str:
+    """Encode an enum for proto3 JSON (its name)."""
+    return str(value.value)
+
+
+def compact(mapping: dict[str, Any]) -> dict[str, Any]:
+    """Drop unset fields (None) from a ``to_dict`` result, keeping field order."""
+    return {k: v for k, v in mapping.items() if v is not None}

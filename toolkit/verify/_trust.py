@@ -1,0 +1,199 @@
+"""Trust material prepared once from a TrustedRoot for many verifications.
+
+Parsing certificates and keys, checking that every CA chain ends in a
+self-signed root and pre-validating TSA chains happen here, at construction,
+so that each bundle verification pays only for what depends on the bundle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.x509.verification import Store
+
+from toolkit.errors import Check, FormatError
+from toolkit.models.common import PublicKeyDetails, TimeRange
+from toolkit.models.trustroot import CertificateAuthority, TransparencyLogInstance, TrustedRoot
+from toolkit.note import ECDSANoteVerifier, Ed25519NoteVerifier, NoteVerifier
+from toolkit.verify import _keys
+from toolkit.verify._x509 import CTLogKey
+
+if TYPE_CHECKING:
+    from toolkit.verify._rfc3161 import TimestampVerifier
+
+__all__ = ["CAChain", "TransparencyLog", "TrustMaterial"]
+
+
+def _bad(detail: str) -> FormatError:
+    return FormatError(detail, check=Check.TRUST_ROOT_PARSE)
+
+
+@dataclass(frozen=True, slots=True)
+class TransparencyLog:
+    """A transparency log the trusted root vouches for."""
+
+    base_url: str
+    note_name: str
+    log_id: bytes
+    key: _keys.VerifyingKey
+    details: PublicKeyDetails
+    valid_for: TimeRange
+    note_verifier: NoteVerifier
+
+
+@dataclass(frozen=True, slots=True)
+class CAChain:
+    """One certificate authority: its chain (root last) and validity window."""
+
+    certificates: tuple[x509.Certificate, ...]
+    valid_for: TimeRange
+    uri: str
+
+
+def note_name(base_url: str) -> str:
+    """The signed-note signer name of a log: its base URL without the scheme.
+
+    ``https://rekor.example/`` gives ``rekor.example``; a path is kept
+    (``https://example.com/log`` gives ``example.com/log``), as C2SP origins do.
+    """
+    parts = urlsplit(base_url)
+    host = parts.netloc or parts.path
+    path = parts.path.rstrip("/") if parts.netloc else ""
+    return f"{host}{path}"
+
+
+def _load_certs(ca: CertificateAuthority, where: str) -> tuple[x509.Certificate, ...]:
+    certs: list[x509.Certificate] = []
+    for i, item in enumerate(ca.cert_chain.certificates):
+        try:
+            certs.append(x509.load_der_x509_certificate(item.raw_bytes))
+        except ValueError as exc:
+            raise _bad(f"{where}.certChain.certificates[{i}] is not a certificate: {exc}") from None
+    root = certs[-1]
+    try:
+        root.verify_directly_issued_by(root)
+    except (ValueError, TypeError, InvalidSignature) as exc:
+        detail = str(exc) or "signature mismatch"
+        raise _bad(
+            f"{where}.certChain does not end in a self-signed root certificate ({detail})"
+        ) from None
+    return tuple(certs)
+
+
+class TrustMaterial:
+    """Keys, chains and caches derived from one TrustedRoot.
+
+    Args:
+        root: The parsed trusted root.
+
+    Raises:
+        FormatError: ``trust-root.parse`` when a key or certificate is malformed.
+    """
+
+    def __init__(self, root: TrustedRoot) -> None:
+        self.root = root
+        self.tlogs: dict[bytes, list[TransparencyLog]] = {}
+        for i, tlog in enumerate(root.tlogs):
+            prepared = self._prepare_tlog(tlog, f"tlogs[{i}]")
+            if prepared is not None:
+                self.tlogs.setdefault(prepared.log_id, []).append(prepared)
+        self.ctlogs: dict[bytes, list[CTLogKey]] = {}
+        for i, ctlog in enumerate(root.ctlogs):
+            key = self._load_key(ctlog, f"ctlogs[{i}]")
+            if key is None:
+                continue
+            assert ctlog.public_key.valid_for is not None
+            log_id = hashlib.sha256(_keys.spki_der(key)).digest()
+            self.ctlogs.setdefault(log_id, []).append(
+                CTLogKey(key=key, valid_for=ctlog.public_key.valid_for, base_url=ctlog.base_url)
+            )
+        self.cas = tuple(
+            CAChain(
+                certificates=_load_certs(ca, f"certificateAuthorities[{i}]"),
+                valid_for=ca.valid_for,
+                uri=ca.uri,
+            )
+            for i, ca in enumerate(root.certificate_authorities)
+        )
+        # TSA chains are parsed and checked now, but the RFC 3161 machinery
+        # (and asn1crypto) is loaded only when a bundle carries a timestamp.
+        self._tsa_chains = tuple(
+            (_load_certs(tsa, f"timestampAuthorities[{i}]"), tsa, i)
+            for i, tsa in enumerate(root.timestamp_authorities)
+        )
+        self._tsa_verifier: TimestampVerifier | None = None
+        self._stores: dict[tuple[int, ...], Store] = {}
+
+    @staticmethod
+    def _load_key(log: TransparencyLogInstance, where: str) -> _keys.VerifyingKey | None:
+        details = log.public_key.key_details
+        if not _keys.supported(details):
+            # A key airseal cannot use can never vouch for anything; skipping it
+            # keeps the rest of the root usable without weakening any check.
+            return None
+        try:
+            return _keys.load_verifying_key(log.public_key.raw_bytes, details)
+        except _keys.KeySchemeError as exc:
+            raise _bad(f"{where}.publicKey: {exc}") from None
+
+    def _prepare_tlog(self, tlog: TransparencyLogInstance, where: str) -> TransparencyLog | None:
+        key = self._load_key(tlog, where)
+        if key is None:
+            return None
+        assert tlog.public_key.valid_for is not None
+        name = note_name(tlog.base_url)
+        verifier: NoteVerifier
+        if isinstance(key, ed25519.Ed25519PublicKey):
+            verifier = Ed25519NoteVerifier(name, key)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            verifier = ECDSANoteVerifier(name, key)
+        else:
+            return None
+        return TransparencyLog(
+            base_url=tlog.base_url,
+            note_name=name,
+            log_id=tlog.log_id.key_id,
+            key=key,
+            details=tlog.public_key.key_details,
+            valid_for=tlog.public_key.valid_for,
+            note_verifier=verifier,
+        )
+
+    @property
+    def tsa_verifier(self) -> TimestampVerifier | None:
+        """The verifier of the trusted TSAs, or None when the root lists none."""
+        if not self._tsa_chains:
+            return None
+        if self._tsa_verifier is None:
+            from toolkit.verify._rfc3161 import TimestampAuthority, TimestampVerifier
+
+            self._tsa_verifier = TimestampVerifier(
+                [
+                    TimestampAuthority(
+                        certificates=certs,
+                        valid_from=tsa.valid_for.start,
+                        valid_until=tsa.valid_for.end,
+                        name=tsa.uri or tsa.subject.common_name or f"timestampAuthorities[{i}]",
+                    )
+                    for certs, tsa, i in self._tsa_chains
+                ]
+            )
+        return self._tsa_verifier
+
+    def store_at(self, moment: datetime) -> Store | None:
+        """A certificate store of every CA valid at ``moment`` (None if there is none)."""
+        chosen = tuple(i for i, ca in enumerate(self.cas) if ca.valid_for.contains(moment))
+        if not chosen:
+            return None
+        store = self._stores.get(chosen)
+        if store is None:
+            store = Store([cert for i in chosen for cert in self.cas[i].certificates])
+            self._stores[chosen] = store
+        return store
