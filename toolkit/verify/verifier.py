@@ -109,7 +109,7 @@ class VerificationResult:
     """What a successful verification established."""
 
     bundle_media_type: str
-    content: Literal["messageSignature", "dsse"]
+    content: Literal["messageSignature", "dsseEnvelope"]
     identity: str | None
     issuer: str | None
     log_url: str
@@ -229,7 +229,7 @@ class Verifier:
         assert state.log is not None and state.entry.inclusion_proof is not None
         return VerificationResult(
             bundle_media_type=bundle.media_type.value,
-            content="dsse" if envelope is not None else "messageSignature",
+            content="dsseEnvelope" if envelope is not None else "messageSignature",
             identity=state.identity,
             issuer=state.issuer,
             log_url=state.log.base_url,
