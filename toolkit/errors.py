@@ -46,7 +46,6 @@ class Check(enum.StrEnum):
     BUNDLE_MEDIA_TYPE = "bundle.media-type"
     BUNDLE_STRUCTURE = "bundle.structure"
     TRUST_ROOT_PARSE = "trust-root.parse"
-    TRUST_ROOT_INCOMPLETE = "trust-root.incomplete"
     INPUT = "input"
     TIME_TSA = "time.tsa"
     TIME_SET = "time.set"

@@ -74,7 +74,7 @@ def _load_certs(ca: CertificateAuthority, where: str) -> tuple[x509.Certificate,
     for i, item in enumerate(ca.cert_chain.certificates):
         try:
             certs.append(x509.load_der_x509_certificate(item.raw_bytes))
-        except ValueError as exc:
+        except (ValueError, x509.InvalidVersion) as exc:
             raise _bad(f"{where}.certChain.certificates[{i}] is not a certificate: {exc}") from None
     root = certs[-1]
     try:

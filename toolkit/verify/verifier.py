@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ExtendedKeyUsage
 from cryptography.x509.verification import (
@@ -290,7 +291,12 @@ class Verifier:
                 leaf = x509.load_der_x509_certificate(raw)
                 key = _keys.as_verifying_key(leaf.public_key())
                 details = _keys.key_details_for(key)
-            except (ValueError, _keys.KeySchemeError) as exc:
+            except (
+                ValueError,
+                x509.InvalidVersion,
+                UnsupportedAlgorithm,
+                _keys.KeySchemeError,
+            ) as exc:
                 raise VerificationError(
                     Check.CERT_PARSE, f"signing certificate is unusable: {exc}"
                 ) from None
