@@ -151,6 +151,7 @@ class _State:
     chain: list[x509.Certificate]
     log: TransparencyLog | None = None
     signed_digest: tuple[HashAlgorithm, bytes] | None = None
+    set_verified: bool = False
     identity: str | None = None
     issuer: str | None = None
 
@@ -234,7 +235,13 @@ class Verifier:
             identity=state.identity,
             issuer=state.issuer,
             log_url=state.log.base_url,
-            log_index=state.entry.log_index,
+            # Only a verified SET vouches for a Rekor v1 entry's global index;
+            # otherwise report the index the inclusion proof proved.
+            log_index=(
+                state.entry.log_index
+                if state.set_verified
+                else state.entry.inclusion_proof.log_index
+            ),
             tree_size=state.entry.inclusion_proof.tree_size,
             times=tuple(state.times),
             payload_type=envelope.payload_type if envelope is not None else None,
@@ -383,6 +390,7 @@ class Verifier:
                 )
             moment = datetime.fromtimestamp(entry.integrated_time, tz=UTC)
             log = self._verify_set(entry, moment)
+            state.set_verified = True
             self._not_in_future(moment, state.now, Check.TIME_SET)
             state.times.append(VerifiedTime("tlog", moment, log.base_url))
 
@@ -497,6 +505,12 @@ class Verifier:
         merkle.verify_inclusion(
             leaf_hash, proof.log_index, proof.tree_size, proof.hashes, proof.root_hash
         )
+        if kind[1] == "0.0.2" and entry.log_index != proof.log_index:
+            # Rekor v2 logs are not sharded: the entry's index is the proven one.
+            raise VerificationError(
+                Check.TLOG_INCLUSION,
+                f"entry logIndex {entry.log_index} differs from the proven index {proof.log_index}",
+            )
         state.log, note = self._verify_checkpoint(state, logs, proof.checkpoint.envelope)
         try:
             checkpoint = Checkpoint.from_text(note.text)
@@ -549,6 +563,7 @@ class Verifier:
         if not isinstance(body, dict):
             raise VerificationError(Check.TLOG_BODY, "log entry body is not a JSON object")
         kind, version = entry.kind_version.kind, entry.kind_version.version
+        _exact(body, {"apiVersion", "kind", "spec"}, "")
         if body.get("kind") != kind or body.get("apiVersion") != version:
             raise VerificationError(
                 Check.TLOG_BODY,
@@ -582,8 +597,8 @@ class Verifier:
         return _keys.spki_der(key) == _keys.spki_der(state.key)
 
     def _body_hashedrekord_v001(self, state: _State, body: dict[str, Any]) -> None:
-        spec = body["spec"]
-        hash_ = spec["data"]["hash"]
+        spec = _exact(body["spec"], {"data", "signature"}, "spec")
+        hash_ = _exact(_exact(spec["data"], {"hash"}, "spec.data")["hash"], _ALG_VALUE, "hash")
         algorithm = _V1_HASHES.get(hash_["algorithm"])
         if algorithm is None:
             raise VerificationError(
@@ -595,28 +610,26 @@ class Verifier:
             raise VerificationError(
                 Check.TLOG_BODY, "log entry records a different artifact digest"
             )
-        signature = spec["signature"]
+        signature = _exact(spec["signature"], {"content", "publicKey"}, "spec.signature")
         if b64decode(signature["content"]) != state.bundle.signature:
             raise VerificationError(Check.TLOG_BODY, "log entry records a different signature")
-        pem = b64decode(signature["publicKey"]["content"])
-        if not self._key_material_matches(state, pem):
+        public_key = _exact(signature["publicKey"], {"content"}, "spec.signature.publicKey")
+        if not self._key_material_matches(state, b64decode(public_key["content"])):
             raise VerificationError(
                 Check.TLOG_BODY, "log entry records a different certificate or key"
             )
         state.signed_digest = (algorithm, expected)
 
     def _body_hashedrekord_v002(self, state: _State, body: dict[str, Any]) -> None:
-        if set(body) != {"apiVersion", "kind", "spec"} or set(body["spec"]) != {"hashedRekordV002"}:
-            raise VerificationError(Check.TLOG_BODY, "log entry body has unexpected fields")
-        spec = body["spec"]["hashedRekordV002"]
-        data = spec["data"]
+        spec = _exact(body["spec"], {"hashedRekordV002"}, "spec")["hashedRekordV002"]
+        spec = _exact(spec, {"data", "signature"}, "spec.hashedRekordV002")
+        data = _exact(spec["data"], {"algorithm", "digest"}, "data")
         try:
             algorithm = HashAlgorithm(data["algorithm"])
         except ValueError:
             raise VerificationError(
                 Check.TLOG_BODY, f"unsupported hash algorithm {data['algorithm']!r} in log entry"
             ) from None
-        recorded = b64decode(data["digest"])
         envelope = state.bundle.dsse_envelope
         if envelope is not None:
             prehash = _keys.message_hash(state.key)
@@ -633,36 +646,28 @@ class Verifier:
             expected = _keys.hash_function(algorithm)(envelope.pae())
         else:
             expected = state.artifact.digest(algorithm)
-        if recorded != expected:
+        if b64decode(data["digest"]) != expected:
             raise VerificationError(
                 Check.TLOG_BODY, "log entry records a different artifact digest"
             )
-        signature = spec["signature"]
+        signature = _exact(spec["signature"], {"content", "verifier"}, "signature")
         if b64decode(signature["content"]) != state.bundle.signature:
             raise VerificationError(Check.TLOG_BODY, "log entry records a different signature")
-        verifier = signature["verifier"]
-        if verifier.get("keyDetails") != state.key_details.value:
+        material = "x509Certificate" if state.leaf is not None else "publicKey"
+        verifier = _exact(signature["verifier"], {"keyDetails", material}, "signature.verifier")
+        if verifier["keyDetails"] != state.key_details.value:
             raise VerificationError(
                 Check.TLOG_BODY,
-                f"log entry names key scheme {verifier.get('keyDetails')!r}, "
+                f"log entry names key scheme {verifier['keyDetails']!r}, "
                 f"expected {state.key_details.value}",
             )
-        if state.leaf is not None:
-            cert = verifier.get("x509Certificate")
-            matches = (
-                isinstance(cert, dict)
-                and "publicKey" not in verifier
-                and b64decode(cert["rawBytes"])
-                == state.leaf.public_bytes(serialization.Encoding.DER)
-            )
-        else:
-            key = verifier.get("publicKey")
-            matches = (
-                isinstance(key, dict)
-                and "x509Certificate" not in verifier
-                and b64decode(key["rawBytes"]) == _keys.spki_der(state.key)
-            )
-        if not matches:
+        raw = b64decode(_exact(verifier[material], {"rawBytes"}, material)["rawBytes"])
+        own = (
+            state.leaf.public_bytes(serialization.Encoding.DER)
+            if state.leaf is not None
+            else _keys.spki_der(state.key)
+        )
+        if raw != own:
             raise VerificationError(
                 Check.TLOG_BODY, "log entry records a different certificate or key"
             )
@@ -672,8 +677,11 @@ class Verifier:
     def _body_dsse_v001(self, state: _State, body: dict[str, Any]) -> None:
         envelope = state.bundle.dsse_envelope
         assert envelope is not None
-        spec = body["spec"]
-        payload_hash = spec["payloadHash"]
+        spec = _exact(body["spec"], {"envelopeHash", "payloadHash", "signatures"}, "spec")
+        # The envelope hash covers uncanonicalised JSON and cannot be recomputed,
+        # so only its shape is checked; the payload hash and signatures bind the entry.
+        _exact(spec["envelopeHash"], _ALG_VALUE, "spec.envelopeHash")
+        payload_hash = _exact(spec["payloadHash"], _ALG_VALUE, "spec.payloadHash")
         if payload_hash["algorithm"] != "sha256":
             raise VerificationError(Check.TLOG_BODY, "DSSE log entry payload hash is not SHA-256")
         expected = _keys.hash_function(HashAlgorithm.SHA2_256)(envelope.payload).hex()
@@ -684,7 +692,8 @@ class Verifier:
             raise VerificationError(
                 Check.TLOG_BODY, "log entry records a different number of DSSE signatures"
             )
-        for item, signature in zip(recorded, envelope.signatures, strict=True):
+        for raw_item, signature in zip(recorded, envelope.signatures, strict=True):
+            item = _exact(raw_item, {"signature", "verifier"}, "spec.signatures[]")
             if b64decode(item["signature"]) != signature.sig:
                 raise VerificationError(
                     Check.TLOG_BODY, "log entry records a different DSSE signature"
@@ -756,6 +765,24 @@ class Verifier:
         raise VerificationError(
             Check.DSSE_SUBJECT, "no in-toto subject has the artifact's SHA-256 digest"
         )
+
+
+_ALG_VALUE: Final = frozenset({"algorithm", "value"})
+
+
+def _exact(value: Any, keys: set[str] | frozenset[str], where: str) -> dict[str, Any]:
+    """Return ``value`` if it is an object with exactly ``keys``, else reject the body.
+
+    The body is recomputed field by field, so a field airseal does not expect
+    means the log recorded something other than this bundle.
+    """
+    if not isinstance(value, dict) or set(value) != set(keys):
+        found = sorted(value) if isinstance(value, dict) else type(value).__name__
+        place = f"log entry body {where}" if where else "log entry body"
+        raise VerificationError(
+            Check.TLOG_BODY, f"{place} has fields {found}, expected {sorted(keys)}"
+        )
+    return value
 
 
 def _b64(data: bytes) -> str:
