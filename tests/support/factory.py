@@ -51,7 +51,7 @@ from typing import Any, Final, Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.support import tsa_tokens
@@ -552,7 +552,7 @@ class SignedBundle:
         artifact: The artifact the bundle covers (for DSSE: the first subject).
         identity: The leaf's SAN.
         issuer: The leaf's OIDC issuer.
-        leaf: The signing certificate and key.
+        leaf: The signing certificate and key (None for managed-key bundles).
         signature: The signature bytes (message signature or DSSE signature).
         body: The canonicalized log entry body.
     """
@@ -562,7 +562,7 @@ class SignedBundle:
     artifact: bytes
     identity: str
     issuer: str
-    leaf: Leaf
+    leaf: Leaf | None
     signature: bytes
     body: bytes
 
@@ -1019,6 +1019,105 @@ class FakeSigstore:
             leaf=leaf,
             signature=signature,
             body=body,
+        )
+
+    def sign_blob_with_key(
+        self,
+        artifact: bytes,
+        key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey,
+        *,
+        hint: str = "",
+        rekor: Literal["v1", "v2"] = "v2",
+        tsa: bool | None = None,
+        at: dt.datetime = DEFAULT_TIME,
+        sign_over: bytes | None = None,
+    ) -> SignedBundle:
+        """Sign with a managed key: a v0.3 bundle whose key material is a ``publicKey`` hint.
+
+        The log body records the public key (a PEM key for hashedrekord 0.0.1, the
+        DER SPKI for 0.0.2) instead of a certificate.
+        """
+        digest = hashlib.sha256(artifact).digest()
+        message = artifact if sign_over is None else sign_over
+        if isinstance(key, ec.EllipticCurvePrivateKey):
+            details = {
+                "secp256r1": "PKIX_ECDSA_P256_SHA_256",
+                "secp384r1": "PKIX_ECDSA_P384_SHA_384",
+            }[key.curve.name]
+            signature = key.sign(message, ec.ECDSA(hashes.SHA256()))
+        else:
+            details = f"PKIX_RSA_PKCS1V15_{key.key_size}_SHA256"
+            signature = key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+        public = key.public_key()
+        body_doc: dict[str, Any]
+        if rekor == "v1":
+            pem = public.public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            body_doc = {
+                "apiVersion": "0.0.1",
+                "kind": "hashedrekord",
+                "spec": {
+                    "data": {"hash": {"algorithm": "sha256", "value": digest.hex()}},
+                    "signature": {
+                        "content": b64encode(signature),
+                        "publicKey": {"content": b64encode(pem)},
+                    },
+                },
+            }
+        else:
+            spki = public.public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            body_doc = {
+                "apiVersion": "0.0.2",
+                "kind": "hashedrekord",
+                "spec": {
+                    "hashedRekordV002": {
+                        "data": {"algorithm": "SHA2_256", "digest": b64encode(digest)},
+                        "signature": {
+                            "content": b64encode(signature),
+                            "verifier": {
+                                "keyDetails": details,
+                                "publicKey": {"rawBytes": b64encode(spki)},
+                            },
+                        },
+                    }
+                },
+            }
+        entry = self.log(rekor).entry(
+            canonical_json(body_doc),
+            kind="hashedrekord",
+            version="0.0.1" if rekor == "v1" else "0.0.2",
+            integrated_time=at + dt.timedelta(seconds=30),
+            tweaks=LogTweaks(),
+        )
+        material: dict[str, Any] = {
+            "publicKey": {"hint": hint} if hint else {},
+            "tlogEntries": [entry],
+        }
+        if rekor == "v2" if tsa is None else tsa:
+            token = self.timestamp(signature, at + dt.timedelta(seconds=20))
+            material["timestampVerificationData"] = {
+                "rfc3161Timestamps": [{"signedTimestamp": b64encode(token)}]
+            }
+        bundle = {
+            "mediaType": BUNDLE_V03,
+            "verificationMaterial": material,
+            "messageSignature": {
+                "messageDigest": {"algorithm": "SHA2_256", "digest": b64encode(digest)},
+                "signature": b64encode(signature),
+            },
+        }
+        return SignedBundle(
+            bundle=bundle,
+            trusted_root=self.trusted_root(),
+            artifact=artifact,
+            identity="",
+            issuer="",
+            leaf=None,
+            signature=signature,
+            body=canonical_json(body_doc),
         )
 
     # -- internals -----------------------------------------------------------------
