@@ -1,0 +1,1 @@
+"""Test helpers shared by several test suites (builders for synthetic evidence)."""
