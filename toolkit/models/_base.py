@@ -11,9 +11,9 @@ dotted path of the offending field, e.g. ``verificationMaterial.tlogEntries[0].l
 from __future__ import annotations
 
 import enum
+import json
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Final, TypeVar
 
@@ -21,28 +21,40 @@ from toolkit.encoding import (
     b64decode,
     b64encode,
     format_rfc3339,
+    load_json,
     parse_int64,
     parse_rfc3339,
     parse_uint64,
 )
-from toolkit.errors import FormatError
+from toolkit.errors import Check, FormatError
 
-__all__ = ["Reader", "compact", "enum_value", "format_time", "to_b64"]
+__all__ = [
+    "Reader",
+    "compact",
+    "dump_document",
+    "enum_value",
+    "format_time",
+    "load_document",
+    "read_media_type",
+    "to_b64",
+]
 
 T = TypeVar("T")
 E = TypeVar("E", bound=enum.Enum)
 
 _MISSING: Final = object()
 _CAMEL_RE = re.compile(r"(?<!^)(?=[A-Z])")
-_SNAKE_CACHE: dict[str, str] = {}
+# lowerCamelCase field name -> its snake_case proto name, or None when equal.
+_ALIASES: dict[str, str | None] = {}
 
 
-def _snake(camel: str) -> str:
-    name = _SNAKE_CACHE.get(camel)
-    if name is None:
-        name = _CAMEL_RE.sub("_", camel).lower()
-        _SNAKE_CACHE[camel] = name
-    return name
+def _alias(camel: str) -> str | None:
+    try:
+        return _ALIASES[camel]
+    except KeyError:
+        snake = _CAMEL_RE.sub("_", camel).lower()
+        alias = _ALIASES[camel] = snake if snake != camel else None
+        return alias
 
 
 def _kind(value: object) -> str:
@@ -82,13 +94,14 @@ class Reader:
 
     def _take(self, name: str) -> Any:
         data = self._data
-        snake = _snake(name)
-        has_camel = name in data
-        has_snake = snake != name and snake in data
-        if has_camel and has_snake:
-            raise FormatError(f"both {name!r} and {snake!r} are set", path=self._path or None)
-        key = name if has_camel else snake if has_snake else None
-        if key is None:
+        alias = _alias(name)
+        if name in data:
+            if alias is not None and alias in data:
+                raise FormatError(f"both {name!r} and {alias!r} are set", path=self._path or None)
+            key = name
+        elif alias is not None and alias in data:
+            key = alias
+        else:
             return _MISSING
         self._used.add(key)
         value = data[key]
@@ -128,7 +141,11 @@ class Reader:
         value = self._required(name) if required else self._take(name)
         if value is _MISSING:
             return b""
-        return b64decode(value, path=self.sub(name))
+        try:
+            return b64decode(value)
+        except FormatError as exc:
+            # The path is built only on failure: most fields never need it.
+            raise FormatError(exc.detail, path=self.sub(name)) from None
 
     def int64(self, name: str, *, required: bool = False, minimum: int | None = None) -> int:
         """Read an ``int64`` field written as a decimal string (0 when unset)."""
@@ -181,8 +198,7 @@ class Reader:
         return parse_rfc3339(value, path=self.sub(name))
 
     def _peek(self, name: str) -> Any:
-        snake = _snake(name)
-        for key in (name, snake):
+        for key in (name, _alias(name) or name):
             if key in self._data and self._data[key] is not None:
                 return self._data[key]
         return _MISSING
@@ -224,15 +240,54 @@ class Reader:
             unknown = sorted(k for k in self._data if k not in self._used)
             raise FormatError(f"unknown field {unknown[0]!r}", path=self._path or None)
 
-    @contextmanager
-    def constructing(self) -> Iterator[None]:
-        """Attach this object's path to validation errors raised by a constructor."""
+    def build(self, cls: Callable[..., T], /, **fields: Any) -> T:
+        """Finish reading (rejecting unknown fields) and construct the model.
+
+        Validation errors raised by the constructor get this object's path.
+        """
+        self.finish()
         try:
-            yield
+            return cls(**fields)
         except FormatError as exc:
             if exc.path is None and self._path:
                 raise FormatError(exc.detail, path=self._path, check=exc.check) from None
             raise
+
+
+#: Trust documents larger than this are refused (real ones are < 64 KiB).
+MAX_TRUST_DOCUMENT_BYTES = 4 << 20
+
+
+def read_media_type(r: Reader, expected: str, what: str) -> str:
+    """Read ``mediaType`` first and insist on ``expected``.
+
+    It is checked before anything else so that a document of another kind or
+    version gets this message rather than a field error.
+    """
+    media_type = r.string("mediaType", required=True)
+    if media_type != expected:
+        raise FormatError(
+            f"unsupported {what} media type {media_type[:80]!r} (expected {expected!r})",
+            path=r.sub("mediaType"),
+        )
+    return media_type
+
+
+def load_document(data: bytes | str, what: str) -> Any:
+    """Decode a trust document's JSON (check ``trust-root.parse`` on errors)."""
+    if len(data) > MAX_TRUST_DOCUMENT_BYTES:
+        raise FormatError(
+            f"{what} is larger than {MAX_TRUST_DOCUMENT_BYTES} bytes", check=Check.TRUST_ROOT_PARSE
+        )
+    try:
+        return load_json(data, what=what)
+    except FormatError as exc:
+        raise FormatError(exc.detail, check=Check.TRUST_ROOT_PARSE) from None
+
+
+def dump_document(value: dict[str, Any]) -> str:
+    """The indented JSON airseal publishes trust documents in (stable byte for byte)."""
+    return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
 
 
 def to_b64(data: bytes) -> str:

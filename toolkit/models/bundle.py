@@ -53,7 +53,7 @@ class BundleMediaType(enum.StrEnum):
         }.get(self.value, (0, 3))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class TimestampVerificationData:
     """RFC 3161 timestamps over the bundle's signature."""
 
@@ -79,7 +79,7 @@ class TimestampVerificationData:
         return {"rfc3161Timestamps": [t.to_dict() for t in self.rfc3161_timestamps]}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class VerificationMaterial:
     """The key material, log entries and timestamps of a bundle.
 
@@ -126,15 +126,14 @@ class VerificationMaterial:
             "tlogEntries", TransparencyLogEntry.from_dict, max_items=MAX_TLOG_ENTRIES
         )
         tvd = r.opt_message("timestampVerificationData", TimestampVerificationData.from_dict)
-        r.finish()
-        with r.constructing():
-            return cls(
-                tlog_entries=entries,
-                public_key=public_key,
-                x509_certificate_chain=chain,
-                certificate=certificate,
-                timestamp_verification_data=tvd,
-            )
+        return r.build(
+            cls,
+            tlog_entries=entries,
+            public_key=public_key,
+            x509_certificate_chain=chain,
+            certificate=certificate,
+            timestamp_verification_data=tvd,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Serialise to proto3 JSON."""
@@ -155,7 +154,7 @@ class VerificationMaterial:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Bundle:
     """A Sigstore bundle: one signature (or DSSE envelope) and what proves it.
 

@@ -73,7 +73,7 @@ class PublicKeyDetails(enum.StrEnum):
     ML_DSA_87 = "ML_DSA_87"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class TimeRange:
     """A closed validity interval ``[start, end]``; ``end`` is open-ended when None.
 
@@ -101,8 +101,7 @@ class TimeRange:
         end = r.timestamp("end")
         r.finish()
         assert start is not None
-        with r.constructing():
-            return cls(start=start, end=end)
+        return r.build(cls, start=start, end=end)
 
     def to_dict(self) -> dict[str, Any]:
         """Serialise to proto3 JSON."""
@@ -114,7 +113,7 @@ class TimeRange:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class HashOutput:
     """A digest and the algorithm that produced it."""
 
@@ -134,16 +133,14 @@ class HashOutput:
         r = Reader(data, path)
         algorithm = r.enum("algorithm", HashAlgorithm)
         digest = r.bytes_("digest", required=True)
-        r.finish()
-        with r.constructing():
-            return cls(algorithm=algorithm, digest=digest)
+        return r.build(cls, algorithm=algorithm, digest=digest)
 
     def to_dict(self) -> dict[str, Any]:
         """Serialise to proto3 JSON."""
         return {"algorithm": enum_value(self.algorithm), "digest": to_b64(self.digest)}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class MessageSignature:
     """A signature over an artifact, with the artifact's digest as a hint."""
 
@@ -160,9 +157,7 @@ class MessageSignature:
         r = Reader(data, path)
         message_digest = r.opt_message("messageDigest", HashOutput.from_dict)
         signature = r.bytes_("signature", required=True)
-        r.finish()
-        with r.constructing():
-            return cls(signature=signature, message_digest=message_digest)
+        return r.build(cls, signature=signature, message_digest=message_digest)
 
     def to_dict(self) -> dict[str, Any]:
         """Serialise to proto3 JSON."""
@@ -174,7 +169,7 @@ class MessageSignature:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class LogId:
     """The identity of a log: a hash of its key (32 bytes for every Sigstore log)."""
 
@@ -189,16 +184,14 @@ class LogId:
         """Parse from proto3 JSON."""
         r = Reader(data, path)
         key_id = r.bytes_("keyId", required=True)
-        r.finish()
-        with r.constructing():
-            return cls(key_id=key_id)
+        return r.build(cls, key_id=key_id)
 
     def to_dict(self) -> dict[str, Any]:
         """Serialise to proto3 JSON."""
         return {"keyId": to_b64(self.key_id)}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class RFC3161SignedTimestamp:
     """A DER-encoded RFC 3161 ``TimeStampResp``."""
 
@@ -213,16 +206,14 @@ class RFC3161SignedTimestamp:
         """Parse from proto3 JSON."""
         r = Reader(data, path)
         value = r.bytes_("signedTimestamp", required=True)
-        r.finish()
-        with r.constructing():
-            return cls(signed_timestamp=value)
+        return r.build(cls, signed_timestamp=value)
 
     def to_dict(self) -> dict[str, Any]:
         """Serialise to proto3 JSON."""
         return {"signedTimestamp": to_b64(self.signed_timestamp)}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class PublicKey:
     """A DER SubjectPublicKeyInfo with its signature scheme and validity."""
 
@@ -251,7 +242,7 @@ class PublicKey:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class PublicKeyIdentifier:
     """An unauthenticated hint naming an out-of-band key (managed-key bundles)."""
 
@@ -270,7 +261,7 @@ class PublicKeyIdentifier:
         return {"hint": self.hint} if self.hint else {}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class X509Certificate:
     """One DER-encoded certificate."""
 
@@ -285,16 +276,14 @@ class X509Certificate:
         """Parse from proto3 JSON."""
         r = Reader(data, path)
         raw = r.bytes_("rawBytes", required=True)
-        r.finish()
-        with r.constructing():
-            return cls(raw_bytes=raw)
+        return r.build(cls, raw_bytes=raw)
 
     def to_dict(self) -> dict[str, Any]:
         """Serialise to proto3 JSON."""
         return {"rawBytes": to_b64(self.raw_bytes)}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class X509CertificateChain:
     """A list of DER certificates (leaf first where order matters)."""
 
@@ -315,7 +304,7 @@ class X509CertificateChain:
         return {"certificates": [c.to_dict() for c in self.certificates]}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class DistinguishedName:
     """The organisation and common name describing a CA or TSA."""
 

@@ -24,7 +24,7 @@ def pae(payload_type: str, payload: bytes) -> bytes:
     return b"DSSEv1 %d %b %d %b" % (len(type_bytes), type_bytes, len(payload), payload)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Signature:
     """One DSSE signature with its optional, unauthenticated key id."""
 
@@ -41,16 +41,14 @@ class Signature:
         r = Reader(data, path)
         sig = r.bytes_("sig", required=True)
         keyid = r.string("keyid")
-        r.finish()
-        with r.constructing():
-            return cls(sig=sig, keyid=keyid)
+        return r.build(cls, sig=sig, keyid=keyid)
 
     def to_dict(self) -> dict[str, Any]:
         """Serialise to proto3 JSON."""
         return compact({"sig": to_b64(self.sig), "keyid": self.keyid or None})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Envelope:
     """A DSSE envelope: a typed payload and its signatures."""
 
@@ -75,9 +73,7 @@ class Envelope:
         payload = r.bytes_("payload", required=True)
         payload_type = r.string("payloadType", required=True)
         signatures = r.repeated("signatures", Signature.from_dict, max_items=MAX_DSSE_SIGNATURES)
-        r.finish()
-        with r.constructing():
-            return cls(payload=payload, payload_type=payload_type, signatures=signatures)
+        return r.build(cls, payload=payload, payload_type=payload_type, signatures=signatures)
 
     def to_dict(self) -> dict[str, Any]:
         """Serialise to proto3 JSON."""

@@ -26,7 +26,7 @@ MAX_BODY_BYTES = 1 << 20
 MAX_CHECKPOINT_BYTES = 1 << 16
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class KindVersion:
     """The Rekor entry type, e.g. ``hashedrekord`` ``0.0.2``."""
 
@@ -43,16 +43,14 @@ class KindVersion:
         r = Reader(data, path)
         kind = r.string("kind", required=True)
         version = r.string("version", required=True)
-        r.finish()
-        with r.constructing():
-            return cls(kind=kind, version=version)
+        return r.build(cls, kind=kind, version=version)
 
     def to_dict(self) -> dict[str, Any]:
         """Serialise to proto3 JSON."""
         return {"kind": self.kind, "version": self.version}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Checkpoint:
     """A signed checkpoint: the full C2SP signed-note text."""
 
@@ -69,16 +67,14 @@ class Checkpoint:
         """Parse from proto3 JSON."""
         r = Reader(data, path)
         envelope = r.string("envelope", required=True)
-        r.finish()
-        with r.constructing():
-            return cls(envelope=envelope)
+        return r.build(cls, envelope=envelope)
 
     def to_dict(self) -> dict[str, Any]:
         """Serialise to proto3 JSON."""
         return {"envelope": self.envelope}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class InclusionProof:
     """A Merkle inclusion proof and the checkpoint whose root it reaches."""
 
@@ -107,15 +103,14 @@ class InclusionProof:
         tree_size = r.int64("treeSize", minimum=0)
         hashes = r.repeated("hashes", _proof_hash, max_items=MAX_PROOF_HASHES)
         checkpoint = r.opt_message("checkpoint", Checkpoint.from_dict)
-        r.finish()
-        with r.constructing():
-            return cls(
-                log_index=log_index,
-                root_hash=root_hash,
-                tree_size=tree_size,
-                hashes=hashes,
-                checkpoint=checkpoint,
-            )
+        return r.build(
+            cls,
+            log_index=log_index,
+            root_hash=root_hash,
+            tree_size=tree_size,
+            hashes=hashes,
+            checkpoint=checkpoint,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Serialise to proto3 JSON."""
@@ -134,7 +129,7 @@ def _proof_hash(value: Any, path: str) -> bytes:
     return b64decode(value, path=path)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class InclusionPromise:
     """A Rekor v1 signed entry timestamp (SET)."""
 
@@ -149,16 +144,14 @@ class InclusionPromise:
         """Parse from proto3 JSON."""
         r = Reader(data, path)
         set_bytes = r.bytes_("signedEntryTimestamp", required=True)
-        r.finish()
-        with r.constructing():
-            return cls(signed_entry_timestamp=set_bytes)
+        return r.build(cls, signed_entry_timestamp=set_bytes)
 
     def to_dict(self) -> dict[str, Any]:
         """Serialise to proto3 JSON."""
         return {"signedEntryTimestamp": to_b64(self.signed_entry_timestamp)}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class TransparencyLogEntry:
     """One log entry with the evidence that it is in the log.
 
@@ -194,17 +187,16 @@ class TransparencyLogEntry:
         promise = r.opt_message("inclusionPromise", InclusionPromise.from_dict)
         proof = r.opt_message("inclusionProof", InclusionProof.from_dict)
         body = r.bytes_("canonicalizedBody", required=True)
-        r.finish()
-        with r.constructing():
-            return cls(
-                log_index=log_index,
-                log_id=log_id,
-                kind_version=kind_version,
-                canonicalized_body=body,
-                integrated_time=integrated_time,
-                inclusion_promise=promise,
-                inclusion_proof=proof,
-            )
+        return r.build(
+            cls,
+            log_index=log_index,
+            log_id=log_id,
+            kind_version=kind_version,
+            canonicalized_body=body,
+            integrated_time=integrated_time,
+            inclusion_promise=promise,
+            inclusion_proof=proof,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Serialise to proto3 JSON (logIndex is always written, even when 0)."""

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -53,8 +52,7 @@ def hash_function(algorithm: HashAlgorithm) -> Callable[[bytes], bytes]:
     return lambda data: hashlib.new(name, data).digest()
 
 
-@dataclass(frozen=True, slots=True)
-class _Scheme:
+class _Scheme(NamedTuple):
     key_type: type
     curve: type[ec.EllipticCurve] | None
     # The hash the scheme applies to whole messages (None for pure Ed25519).

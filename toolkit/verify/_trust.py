@@ -8,13 +8,11 @@ so that each bundle verification pays only for what depends on the bundle.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.verification import Store
 
@@ -23,7 +21,7 @@ from toolkit.models.common import PublicKeyDetails, TimeRange
 from toolkit.models.trustroot import CertificateAuthority, TransparencyLogInstance, TrustedRoot
 from toolkit.note import ECDSANoteVerifier, Ed25519NoteVerifier, NoteVerifier
 from toolkit.verify import _keys
-from toolkit.verify._x509 import CTLogKey
+from toolkit.verify._x509 import CTLogKey, spki_hash
 
 if TYPE_CHECKING:
     from toolkit.verify._rfc3161 import TimestampVerifier
@@ -35,8 +33,9 @@ def _bad(detail: str) -> FormatError:
     return FormatError(detail, check=Check.TRUST_ROOT_PARSE)
 
 
-@dataclass(frozen=True, slots=True)
-class TransparencyLog:
+# Internal records are NamedTuples rather than dataclasses: they are built once
+# per trusted root and cost far less to define at import time.
+class TransparencyLog(NamedTuple):
     """A transparency log the trusted root vouches for."""
 
     base_url: str
@@ -48,8 +47,7 @@ class TransparencyLog:
     note_verifier: NoteVerifier
 
 
-@dataclass(frozen=True, slots=True)
-class CAChain:
+class CAChain(NamedTuple):
     """One certificate authority: its chain (root last) and validity window."""
 
     certificates: tuple[x509.Certificate, ...]
@@ -77,14 +75,24 @@ def _load_certs(ca: CertificateAuthority, where: str) -> tuple[x509.Certificate,
         except (ValueError, x509.InvalidVersion) as exc:
             raise _bad(f"{where}.certChain.certificates[{i}] is not a certificate: {exc}") from None
     root = certs[-1]
-    try:
-        root.verify_directly_issued_by(root)
-    except (ValueError, TypeError, InvalidSignature) as exc:
-        detail = str(exc) or "signature mismatch"
+    # The last certificate must be a root: self-issued and a CA. Its own
+    # signature is not checked: a trust anchor is trusted because the root
+    # lists it, and verifying its self-signature adds no assurance (RFC 5280
+    # §6.1) while costing a P-384 verification per CA on every start.
+    if root.subject != root.issuer or not _is_ca(root):
         raise _bad(
-            f"{where}.certChain does not end in a self-signed root certificate ({detail})"
-        ) from None
+            f"{where}.certChain does not end in a root certificate (self-issued CA); "
+            f"the last one is {root.subject.rfc4514_string()!r}, issued by "
+            f"{root.issuer.rfc4514_string()!r}"
+        )
     return tuple(certs)
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except (x509.ExtensionNotFound, ValueError):
+        return False
 
 
 class TrustMaterial:
@@ -114,7 +122,7 @@ class TrustMaterial:
             self.ctlogs.setdefault(log_id, []).append(
                 CTLogKey(key=key, valid_for=ctlog.public_key.valid_for, base_url=ctlog.base_url)
             )
-        self.cas = tuple(
+        self.cas: tuple[CAChain, ...] = tuple(
             CAChain(
                 certificates=_load_certs(ca, f"certificateAuthorities[{i}]"),
                 valid_for=ca.valid_for,
@@ -122,6 +130,11 @@ class TrustMaterial:
             )
             for i, ca in enumerate(root.certificate_authorities)
         )
+        # Serialising a P-384 key costs tens of microseconds; the SCT check needs
+        # the issuer's SPKI hash for every bundle, so hash each CA key once.
+        self.key_hashes: dict[x509.Certificate, bytes] = {
+            cert: spki_hash(cert) for ca in self.cas for cert in ca.certificates
+        }
         # TSA chains are parsed and checked now, but the RFC 3161 machinery
         # (and asn1crypto) is loaded only when a bundle carries a timestamp.
         self._tsa_chains = tuple(
@@ -150,12 +163,17 @@ class TrustMaterial:
         assert tlog.public_key.valid_for is not None
         name = note_name(tlog.base_url)
         verifier: NoteVerifier
-        if isinstance(key, ed25519.Ed25519PublicKey):
-            verifier = Ed25519NoteVerifier(name, key)
-        elif isinstance(key, ec.EllipticCurvePublicKey):
-            verifier = ECDSANoteVerifier(name, key)
-        else:
-            return None
+        try:
+            if isinstance(key, ed25519.Ed25519PublicKey):
+                verifier = Ed25519NoteVerifier(name, key)
+            elif isinstance(key, ec.EllipticCurvePublicKey):
+                verifier = ECDSANoteVerifier(name, key)
+            else:
+                return None
+        except ValueError as exc:
+            raise _bad(
+                f"{where}.baseUrl {tlog.base_url!r} gives no usable log name: {exc}"
+            ) from None
         return TransparencyLog(
             base_url=tlog.base_url,
             note_name=name,

@@ -5,9 +5,8 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Final, NamedTuple
 
 from cryptography import x509
 from cryptography.x509.certificate_transparency import (
@@ -44,8 +43,7 @@ _FULCIO_ARC: Final = "1.3.6.1.4.1.57264.1."
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class CTLogKey:
+class CTLogKey(NamedTuple):
     """A CT log key from the trusted root, indexed by its RFC 6962 log id."""
 
     key: VerifyingKey
@@ -202,6 +200,7 @@ def verify_sct(
     cert: x509.Certificate,
     chain: Sequence[x509.Certificate],
     ctlogs: Mapping[bytes, Sequence[CTLogKey]],
+    key_hashes: Mapping[x509.Certificate, bytes] | None = None,
 ) -> datetime:
     """Verify the one SCT embedded in a leaf certificate (RFC 6962 §3.2).
 
@@ -210,6 +209,8 @@ def verify_sct(
         chain: The verified chain, leaf first.
         ctlogs: CT log keys by RFC 6962 log id (SHA-256 of the DER SPKI); a log
             listed more than once is matched on the window holding the SCT time.
+        key_hashes: Precomputed SHA-256 hashes of CA certificates' SPKIs (an
+            optimisation; missing entries are computed).
 
     Returns:
         The SCT timestamp.
@@ -252,7 +253,7 @@ def verify_sct(
         if len(chain) < 3:
             raise VerificationError(Check.CERT_SCT, "precertificate issuer has no parent")
         issuer = chain[2]
-    issuer_key_hash = hashlib.sha256(spki_der(issuer.public_key())).digest()
+    issuer_key_hash = (key_hashes or {}).get(issuer) or spki_hash(issuer)
     try:
         tbs = cert.tbs_precertificate_bytes
     except ValueError as exc:
@@ -281,6 +282,11 @@ def verify_sct(
     raise VerificationError(
         Check.CERT_SCT, f"SCT signature does not verify with CT log {logs[0].base_url}"
     )
+
+
+def spki_hash(cert: x509.Certificate) -> bytes:
+    """SHA-256 of a certificate's DER SubjectPublicKeyInfo (RFC 6962 issuer_key_hash)."""
+    return hashlib.sha256(spki_der(cert.public_key())).digest()
 
 
 def _is_preissuer(cert: x509.Certificate) -> bool:

@@ -15,7 +15,7 @@ __all__ = ["Artifact"]
 _DIGEST_RE = re.compile(r"\Asha256:([0-9a-fA-F]{64})\Z")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Artifact:
     """An artifact to verify, known by its SHA-256 digest and optionally its bytes.
 

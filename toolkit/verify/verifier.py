@@ -44,12 +44,13 @@ from cryptography.x509.verification import (
 )
 
 from toolkit import merkle
-from toolkit.encoding import b64decode, canonical_json, load_json
+from toolkit.encoding import b64decode, load_json
 from toolkit.errors import Check, FormatError, VerificationError
+from toolkit.models._base import load_document
 from toolkit.models.bundle import Bundle
 from toolkit.models.common import HashAlgorithm, PublicKeyDetails
 from toolkit.models.rekor import TransparencyLogEntry
-from toolkit.models.trustroot import ClientTrustConfig, TrustedRoot
+from toolkit.models.trustroot import TrustedRoot
 from toolkit.note import Checkpoint, Note
 from toolkit.verify import _keys, _x509
 from toolkit.verify._trust import TransparencyLog, TrustMaterial
@@ -88,7 +89,7 @@ _EE_POLICY: Final = ExtensionPolicy.webpki_defaults_ee().may_be_present(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class VerifiedTime:
     """A time established by a signature: a TSA timestamp or a log SET."""
 
@@ -105,7 +106,7 @@ class VerifiedTime:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class VerificationResult:
     """What a successful verification established."""
 
@@ -135,25 +136,54 @@ class VerificationResult:
         }
 
 
-@dataclass(slots=True)
 class _State:
-    """What the steps learn about one bundle as they go."""
+    """What the steps learn about one bundle as they go (mutable, internal)."""
 
-    bundle: Bundle
-    artifact: Artifact
-    policy: Policy
-    now: datetime
-    entry: TransparencyLogEntry
-    leaf: x509.Certificate | None
-    key: _keys.VerifyingKey
-    key_details: PublicKeyDetails
-    times: list[VerifiedTime]
-    chain: list[x509.Certificate]
-    log: TransparencyLog | None = None
-    signed_digest: tuple[HashAlgorithm, bytes] | None = None
-    set_verified: bool = False
-    identity: str | None = None
-    issuer: str | None = None
+    __slots__ = (
+        "artifact",
+        "bundle",
+        "chain",
+        "entry",
+        "identity",
+        "issuer",
+        "key",
+        "key_details",
+        "leaf",
+        "log",
+        "now",
+        "policy",
+        "set_verified",
+        "signed_digest",
+        "times",
+    )
+
+    def __init__(
+        self,
+        *,
+        bundle: Bundle,
+        artifact: Artifact,
+        policy: Policy,
+        now: datetime,
+        entry: TransparencyLogEntry,
+        leaf: x509.Certificate | None,
+        key: _keys.VerifyingKey,
+        key_details: PublicKeyDetails,
+    ) -> None:
+        self.bundle = bundle
+        self.artifact = artifact
+        self.policy = policy
+        self.now = now
+        self.entry = entry
+        self.leaf = leaf
+        self.key = key
+        self.key_details = key_details
+        self.times: list[VerifiedTime] = []
+        self.chain: list[x509.Certificate] = []
+        self.log: TransparencyLog | None = None
+        self.signed_digest: tuple[HashAlgorithm, bytes] | None = None
+        self.set_verified = False
+        self.identity: str | None = None
+        self.issuer: str | None = None
 
 
 class Verifier:
@@ -177,8 +207,10 @@ class Verifier:
     @classmethod
     def from_json(cls, data: bytes | str) -> Verifier:
         """Build a verifier from trusted-root JSON (or a ClientTrustConfig)."""
-        value = load_json(data, what="trusted root") if data else None
+        value = load_document(data, "trusted root")
         if isinstance(value, dict) and "trustedRoot" in value:
+            from toolkit.models.signing_config import ClientTrustConfig
+
             return cls(ClientTrustConfig.from_dict(value).trusted_root)
         return cls(TrustedRoot.from_dict(value))
 
@@ -340,8 +372,6 @@ class Verifier:
             leaf=leaf,
             key=key,
             key_details=details,
-            times=[],
-            chain=[],
         )
 
     # Step 2 ------------------------------------------------------------------
@@ -412,14 +442,7 @@ class Verifier:
                 Check.TLOG_UNKNOWN_LOG,
                 f"log {entry.log_id.key_id.hex()} is not in the trusted root",
             )
-        payload = canonical_json(
-            {
-                "body": _b64(entry.canonicalized_body),
-                "integratedTime": entry.integrated_time,
-                "logID": entry.log_id.key_id.hex(),
-                "logIndex": entry.log_index,
-            }
-        )
+        payload = _set_payload(entry)
         assert entry.inclusion_promise is not None
         signature = entry.inclusion_promise.signed_entry_timestamp
         for log in logs:
@@ -471,7 +494,7 @@ class Verifier:
                 ) from None
 
     def _step4_sct(self, state: _State, leaf: x509.Certificate) -> None:
-        _x509.verify_sct(leaf, state.chain, self._trust.ctlogs)
+        _x509.verify_sct(leaf, state.chain, self._trust.ctlogs, self._trust.key_hashes)
 
     # Step 7 ------------------------------------------------------------------
 
@@ -785,5 +808,18 @@ def _exact(value: Any, keys: set[str] | frozenset[str], where: str) -> dict[str,
     return value
 
 
-def _b64(data: bytes) -> str:
-    return binascii.b2a_base64(data, newline=False).decode("ascii")
+def _set_payload(entry: TransparencyLogEntry) -> bytes:
+    """The bytes a Rekor v1 SET signs: RFC 8785 JSON of body, time, log id, index.
+
+    Written out directly: the keys are already in canonical order, base64 and
+    lowercase hex need no escaping, and the integers are small. The result is
+    byte-identical to ``canonical_json`` of the same object (a test checks it).
+    """
+    if max(entry.integrated_time, entry.log_index) > 2**53:
+        # RFC 8785 renders integers as IEEE doubles; beyond 2^53 they are not exact.
+        raise VerificationError(Check.TLOG_SET, "integrated time or log index is out of range")
+    body = binascii.b2a_base64(entry.canonicalized_body, newline=False).decode("ascii")
+    return (
+        f'{{"body":"{body}","integratedTime":{entry.integrated_time},'
+        f'"logID":"{entry.log_id.key_id.hex()}","logIndex":{entry.log_index}}}'
+    ).encode("ascii")

@@ -252,3 +252,16 @@ def test_vectors_folder_is_read_in_place() -> None:
     # The vectors are read from ../shared at run time, never copied into the repo.
     repo = Path(__file__).resolve().parents[4]
     assert not list(repo.glob("tests/**/bundle.sigstore.json"))
+
+
+def test_package_exports_resolve_lazily() -> None:
+    import importlib
+
+    import toolkit.models as models
+
+    assert sorted(models.__all__) == sorted(models._MODULE_OF)
+    for name in models.__all__:
+        home = importlib.import_module(f"toolkit.models.{models._MODULE_OF[name]}")
+        assert getattr(models, name) is getattr(home, name)
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        _ = models.Nope

@@ -62,9 +62,10 @@ def test_tsa_chain_without_root_is_rejected() -> None:
     with pytest.raises(FormatError) as info:
         Verifier(TrustedRoot.from_dict(root))
     assert info.value.check is Check.TRUST_ROOT_PARSE
-    assert (
-        "timestampAuthorities[0].certChain does not end in a self-signed root" in info.value.detail
+    assert info.value.detail.startswith(
+        "timestampAuthorities[0].certChain does not end in a root certificate"
     )
+    assert "issued by 'CN=Internal Services Root" in info.value.detail
 
 
 def test_malformed_keys_and_certificates_are_rejected() -> None:
@@ -93,3 +94,12 @@ def test_unsupported_key_schemes_are_skipped() -> None:
 
     assert b64decode(root["tlogs"][0]["logId"]["keyId"]) not in material.tlogs
     assert len(material.tlogs) == len(root["tlogs"]) - 1
+
+
+def test_log_without_a_usable_name_is_rejected() -> None:
+    root = _root()
+    root["tlogs"][1]["baseUrl"] = " "
+    with pytest.raises(FormatError) as info:
+        Verifier(TrustedRoot.from_dict(root))
+    assert info.value.check is Check.TRUST_ROOT_PARSE
+    assert info.value.detail.startswith("tlogs[1].baseUrl ' ' gives no usable log name")

@@ -149,3 +149,22 @@ def test_verified_time_in_the_future_is_refused() -> None:
         )
     assert info.value.check is Check.TIME_SET
     assert "future" in info.value.detail
+
+
+def test_set_payload_is_rfc8785() -> None:
+    import base64
+
+    from toolkit.encoding import canonical_json
+    from toolkit.models import Bundle
+    from toolkit.verify.verifier import _set_payload
+
+    case = next(c for c in load_cases() if c.name == "staging-v0.1-happy")
+    entry = Bundle.from_json(case.bundle_path.read_bytes()).verification_material.tlog_entries[0]
+    assert _set_payload(entry) == canonical_json(
+        {
+            "body": base64.b64encode(entry.canonicalized_body).decode(),
+            "integratedTime": entry.integrated_time,
+            "logID": entry.log_id.key_id.hex(),
+            "logIndex": entry.log_index,
+        }
+    )
