@@ -120,6 +120,27 @@ DIVERGENCES: dict[str, Divergence] = {
         "path in both trees, so the Merkle check alone passes; sigstore-python never "
         "compares the proof's size with the signed checkpoint's, airseal does",
     ),
+    "fail/checkpoint-foreign-origin-v1": Divergence(
+        Check.TLOG_CHECKPOINT,
+        sigstore_passes=True,
+        reason="the log key signed a checkpoint whose origin names another log; "
+        "sigstore-python never reads the origin line, airseal requires it to be the "
+        "signer's name (Rekor v1 shards: '<name> - <tree id>')",
+    ),
+    "fail/checkpoint-foreign-origin-v2": Divergence(
+        Check.TLOG_CHECKPOINT,
+        sigstore_passes=True,
+        reason="as for v1: the origin line names another log",
+    ),
+    "pass/checkpoint-signer-name-part-of-base-url-v2": Divergence(
+        None,
+        sigstore_passes=False,
+        reason="an Ed25519 log signing as 'rekor', part of its base URL: the note key "
+        "hint covers that name, so it differs from the trusted root's logId; "
+        "sigstore-python looks signatures up by the logId prefix only, airseal (like "
+        "sigstore-js) accepts any signer name that is part of the log's base URL and "
+        "derives the hint from it",
+    ),
     "fail/checkpoint-wrong-signer-name-v1": Divergence(
         Check.TLOG_CHECKPOINT,
         sigstore_passes=True,
@@ -582,11 +603,28 @@ def _(w: World) -> Built:
     return built(signed, bundle=bundle)
 
 
-@case("edge/checkpoint-foreign-origin-v2", None)
+@case("fail/checkpoint-foreign-origin-v2", Check.TLOG_CHECKPOINT)
 def _(w: World) -> Built:
-    # Neither verifier compares the checkpoint origin line with the log (the
-    # signature line name and key are checked); a hardening candidate.
+    # The log's key signed a checkpoint whose origin names another log.
     return built(w.blob(rekor="v2", tweaks=LogTweaks(checkpoint_origin="rekor.elsewhere.example")))
+
+
+@case("fail/checkpoint-foreign-origin-v1", Check.TLOG_CHECKPOINT)
+def _(w: World) -> Built:
+    return built(w.blob(tweaks=LogTweaks(checkpoint_origin="rekor.elsewhere.example - 1")))
+
+
+@case("pass/checkpoint-signer-name-part-of-base-url-v1", None)
+def _(w: World) -> Built:
+    # A log named after part of its base URL (as local Rekor instances are).
+    return built(w.blob(tweaks=LogTweaks(checkpoint_name="rekor", checkpoint_origin="rekor - 7")))
+
+
+@case("pass/checkpoint-signer-name-part-of-base-url-v2", None)
+def _(w: World) -> Built:
+    return built(
+        w.blob(rekor="v2", tweaks=LogTweaks(checkpoint_name="rekor", checkpoint_origin="rekor"))
+    )
 
 
 @case("edge/v1-body-uppercase-hex-digest", None)

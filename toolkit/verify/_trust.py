@@ -1,7 +1,8 @@
 """Trust material prepared once from a TrustedRoot for many verifications.
 
 Parsing certificates and keys, checking that every CA chain ends in a
-self-signed root and pre-validating TSA chains happen here, at construction,
+root certificate and hashing CA keys happen here, at construction (TSA chains
+are validated on the first timestamp),
 so that each bundle verification pays only for what depends on the bundle.
 """
 
@@ -19,14 +20,14 @@ from cryptography.x509.verification import Store
 from toolkit.errors import Check, FormatError
 from toolkit.models.common import PublicKeyDetails, TimeRange
 from toolkit.models.trustroot import CertificateAuthority, TransparencyLogInstance, TrustedRoot
-from toolkit.note import ECDSANoteVerifier, Ed25519NoteVerifier, NoteVerifier
+from toolkit.note import ECDSANoteVerifier, Ed25519NoteVerifier, Note, NoteVerifier
 from toolkit.verify import _keys
 from toolkit.verify._x509 import CTLogKey, spki_hash
 
 if TYPE_CHECKING:
     from toolkit.verify._rfc3161 import TimestampVerifier
 
-__all__ = ["CAChain", "TransparencyLog", "TrustMaterial"]
+__all__ = ["CAChain", "TransparencyLog", "TrustMaterial", "note_name", "note_verifiers"]
 
 
 def _bad(detail: str) -> FormatError:
@@ -93,6 +94,33 @@ def _is_ca(cert: x509.Certificate) -> bool:
         return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     except (x509.ExtensionNotFound, ValueError):
         return False
+
+
+def note_verifiers(log: TransparencyLog, note: Note) -> list[NoteVerifier]:
+    """Verifiers of ``log``'s key for the signer names that may stand for the log.
+
+    The log's own name (its base URL without the scheme) always counts; so does
+    any name on the note that is part of the base URL, as sigstore-js accepts
+    (logs are often named after their host, ``localhost`` for
+    ``http://localhost:3000``). The key hint, and for Ed25519 the name inside
+    it, must still match and the signature must verify.
+    """
+    verifiers = [log.note_verifier]
+    for name in {s.name for s in note.signatures}:
+        if name != log.note_name and name in log.base_url:
+            try:
+                verifiers.append(_make_note_verifier(name, log.key))
+            except ValueError:
+                continue
+    return verifiers
+
+
+def _make_note_verifier(name: str, key: _keys.VerifyingKey) -> NoteVerifier:
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return Ed25519NoteVerifier(name, key)
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return ECDSANoteVerifier(name, key)
+    raise ValueError(f"{type(key).__name__} keys cannot sign checkpoints")
 
 
 class TrustMaterial:
@@ -162,14 +190,10 @@ class TrustMaterial:
             return None
         assert tlog.public_key.valid_for is not None
         name = note_name(tlog.base_url)
-        verifier: NoteVerifier
+        if not isinstance(key, ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey):
+            return None  # RSA logs sign SETs but cannot sign C2SP checkpoints.
         try:
-            if isinstance(key, ed25519.Ed25519PublicKey):
-                verifier = Ed25519NoteVerifier(name, key)
-            elif isinstance(key, ec.EllipticCurvePublicKey):
-                verifier = ECDSANoteVerifier(name, key)
-            else:
-                return None
+            verifier = _make_note_verifier(name, key)
         except ValueError as exc:
             raise _bad(
                 f"{where}.baseUrl {tlog.base_url!r} gives no usable log name: {exc}"

@@ -53,7 +53,7 @@ from toolkit.models.rekor import TransparencyLogEntry
 from toolkit.models.trustroot import TrustedRoot
 from toolkit.note import Checkpoint, Note
 from toolkit.verify import _keys, _x509
-from toolkit.verify._trust import TransparencyLog, TrustMaterial
+from toolkit.verify._trust import TransparencyLog, TrustMaterial, note_verifiers
 from toolkit.verify.artifact import Artifact
 from toolkit.verify.policy import IdentityPolicy, KeyPolicy, Policy
 
@@ -198,7 +198,7 @@ class Verifier:
 
     Raises:
         FormatError: ``trust-root.parse`` when the root holds malformed keys or
-            certificates, or a CA chain that does not end in a self-signed root.
+            certificates, or a CA chain that does not end in a root certificate.
     """
 
     def __init__(self, trusted_root: TrustedRoot) -> None:
@@ -534,11 +534,21 @@ class Verifier:
                 Check.TLOG_INCLUSION,
                 f"entry logIndex {entry.log_index} differs from the proven index {proof.log_index}",
             )
-        state.log, note = self._verify_checkpoint(state, logs, proof.checkpoint.envelope)
+        state.log, note, names = self._verify_checkpoint(state, logs, proof.checkpoint.envelope)
         try:
             checkpoint = Checkpoint.from_text(note.text)
         except FormatError as exc:
             raise VerificationError(Check.TLOG_CHECKPOINT, exc.detail) from None
+        # The origin names the log (C2SP); Rekor v1 shards append " - <tree id>".
+        if not any(
+            checkpoint.origin == name or checkpoint.origin.startswith(f"{name} - ")
+            for name in names
+        ):
+            raise VerificationError(
+                Check.TLOG_CHECKPOINT,
+                f"checkpoint origin {checkpoint.origin[:80]!r} is not the log "
+                f"{sorted(names)[0]!r} that signed it",
+            )
         if checkpoint.size != proof.tree_size:
             raise VerificationError(
                 Check.TLOG_CHECKPOINT,
@@ -555,7 +565,7 @@ class Verifier:
     @staticmethod
     def _verify_checkpoint(
         state: _State, logs: Sequence[TransparencyLog], envelope: str
-    ) -> tuple[TransparencyLog, Note]:
+    ) -> tuple[TransparencyLog, Note, set[str]]:
         try:
             note = Note.parse(envelope)
         except FormatError as exc:
@@ -569,11 +579,11 @@ class Verifier:
         failure: VerificationError | None = None
         for log in usable:
             try:
-                note.verify([log.note_verifier])
+                verified = note.verify(note_verifiers(log, note))
             except VerificationError as exc:
                 failure = exc
                 continue
-            return log, note
+            return log, note, {s.name for s in verified}
         assert failure is not None
         raise VerificationError(Check.TLOG_CHECKPOINT, failure.detail) from None
 
