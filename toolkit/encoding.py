@@ -30,6 +30,7 @@ __all__ = [
     "canonical_json",
     "format_rfc3339",
     "format_uint64",
+    "json_type_name",
     "load_json",
     "parse_int64",
     "parse_rfc3339",
@@ -96,7 +97,7 @@ def b64decode(value: object, *, path: str | None = None) -> bytes:
         FormatError: Not a string, wrong alphabet, bad padding or non-canonical bits.
     """
     if not isinstance(value, str):
-        raise FormatError(f"expected a base64 string, got {_type_name(value)}", path=path)
+        raise FormatError(f"expected a base64 string, got {json_type_name(value)}", path=path)
     try:
         raw = value.encode("ascii")
         # strict_mode refuses characters outside the alphabet, misplaced or
@@ -129,7 +130,7 @@ def parse_int64(value: object, *, path: str | None = None, minimum: int | None =
     """
     if not isinstance(value, str):
         raise FormatError(
-            f"expected a 64-bit integer as a decimal string, got {_type_name(value)}", path=path
+            f"expected a 64-bit integer as a decimal string, got {json_type_name(value)}", path=path
         )
     if not _INT_RE.match(value):
         raise FormatError(f"{value[:40]!r} is not a canonical decimal integer", path=path)
@@ -167,7 +168,7 @@ def parse_rfc3339(value: object, *, path: str | None = None) -> datetime:
         FormatError: Not a string or not an RFC 3339 timestamp.
     """
     if not isinstance(value, str):
-        raise FormatError(f"expected an RFC 3339 timestamp, got {_type_name(value)}", path=path)
+        raise FormatError(f"expected an RFC 3339 timestamp, got {json_type_name(value)}", path=path)
     m = _RFC3339_RE.match(value)
     if not m:
         raise FormatError(f"{value[:40]!r} is not an RFC 3339 timestamp", path=path)
@@ -251,7 +252,8 @@ def _jcs(value: Any, out: list[str]) -> None:
         raise ValueError(f"cannot canonicalise {type(value).__name__}")
 
 
-def _type_name(value: object) -> str:
+def json_type_name(value: object) -> str:
+    """Name a decoded JSON value's type for messages ("a string", "an array", …)."""
     if value is None:
         return "null"
     if isinstance(value, bool):

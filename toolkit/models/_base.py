@@ -11,16 +11,18 @@ dotted path of the offending field, e.g. ``verificationMaterial.tlogEntries[0].l
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import re
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Final, TypeVar
+from typing import Any, Final, ParamSpec, TypeVar
 
 from toolkit.encoding import (
     b64decode,
     b64encode,
     format_rfc3339,
+    json_type_name,
     load_json,
     parse_int64,
     parse_rfc3339,
@@ -36,10 +38,12 @@ __all__ = [
     "format_time",
     "load_document",
     "read_media_type",
+    "tag_errors",
     "to_b64",
 ]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 E = TypeVar("E", bound=enum.Enum)
 
 _MISSING: Final = object()
@@ -57,20 +61,6 @@ def _alias(camel: str) -> str | None:
         return alias
 
 
-def _kind(value: object) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
 class Reader:
     """Reads the fields of one proto3-JSON object, strictly.
 
@@ -83,7 +73,7 @@ class Reader:
 
     def __init__(self, value: object, path: str) -> None:
         if not isinstance(value, dict):
-            raise FormatError(f"expected an object, got {_kind(value)}", path=path or None)
+            raise FormatError(f"expected an object, got {json_type_name(value)}", path=path or None)
         self._data: dict[str, Any] = value
         self._path = path
         self._used: set[str] = set()
@@ -122,7 +112,9 @@ class Reader:
         if value is _MISSING:
             return ""
         if not isinstance(value, str):
-            raise FormatError(f"expected a string, got {_kind(value)}", path=self.sub(name))
+            raise FormatError(
+                f"expected a string, got {json_type_name(value)}", path=self.sub(name)
+            )
         if nonempty and not value:
             raise FormatError("must not be empty", path=self.sub(name))
         return value
@@ -133,7 +125,9 @@ class Reader:
         if value is _MISSING:
             return None
         if not isinstance(value, str):
-            raise FormatError(f"expected a string, got {_kind(value)}", path=self.sub(name))
+            raise FormatError(
+                f"expected a string, got {json_type_name(value)}", path=self.sub(name)
+            )
         return value
 
     def bytes_(self, name: str, *, required: bool = False) -> bytes:
@@ -167,7 +161,9 @@ class Reader:
         if value is _MISSING:
             return 0
         if isinstance(value, bool) or not isinstance(value, int):
-            raise FormatError(f"expected an integer, got {_kind(value)}", path=self.sub(name))
+            raise FormatError(
+                f"expected an integer, got {json_type_name(value)}", path=self.sub(name)
+            )
         if not -(2**31) <= value < 2**31:
             raise FormatError("is outside the int32 range", path=self.sub(name))
         return value
@@ -176,7 +172,9 @@ class Reader:
         """Read an enum field by its proto name; unknown names are errors."""
         value = self._required(name) if required else self._take(name)
         if not isinstance(value, str):
-            raise FormatError(f"expected an enum name, got {_kind(value)}", path=self.sub(name))
+            raise FormatError(
+                f"expected an enum name, got {json_type_name(value)}", path=self.sub(name)
+            )
         try:
             return enum_cls(value)
         except ValueError:
@@ -225,7 +223,7 @@ class Reader:
             return ()
         path = self.sub(name)
         if not isinstance(value, list):
-            raise FormatError(f"expected an array, got {_kind(value)}", path=path)
+            raise FormatError(f"expected an array, got {json_type_name(value)}", path=path)
         if max_items is not None and len(value) > max_items:
             raise FormatError(f"has {len(value)} items, more than {max_items}", path=path)
         return tuple(parse(item, f"{path}[{i}]") for i, item in enumerate(value))
@@ -256,6 +254,27 @@ class Reader:
 
 #: Trust documents larger than this are refused (real ones are < 64 KiB).
 MAX_TRUST_DOCUMENT_BYTES = 4 << 20
+
+
+def tag_errors(check: Check) -> Callable[[Callable[P, T]], Callable[P, T]]:
+    """Make a document parser's format errors carry ``check``.
+
+    Errors that already name a check (an unknown media type, say) keep theirs.
+    """
+
+    def decorate(parse: Callable[P, T]) -> Callable[P, T]:
+        @functools.wraps(parse)
+        def tagged(*args: P.args, **kwargs: P.kwargs) -> T:
+            try:
+                return parse(*args, **kwargs)
+            except FormatError as exc:
+                if exc.check is not None:
+                    raise
+                raise FormatError(exc.detail, path=exc.path, check=check) from None
+
+        return tagged
+
+    return decorate
 
 
 def read_media_type(r: Reader, expected: str, what: str) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 from toolkit.encoding import load_json
 from toolkit.errors import Check, FormatError
-from toolkit.models._base import Reader, compact
+from toolkit.models._base import Reader, compact, tag_errors
 from toolkit.models.common import (
     MessageSignature,
     PublicKeyIdentifier,
@@ -181,6 +181,7 @@ class Bundle:
         return self.dsse_envelope.signatures[0].sig
 
     @classmethod
+    @tag_errors(Check.BUNDLE_PARSE)
     def from_dict(cls, data: Any) -> Bundle:
         """Parse a decoded JSON bundle.
 
@@ -188,30 +189,25 @@ class Bundle:
             FormatError: with ``check`` ``bundle.media-type`` for an unknown media
                 type and ``bundle.parse`` for any other malformation.
         """
+        r = Reader(data, "")
+        raw_media_type = r.string("mediaType", required=True)
         try:
-            r = Reader(data, "")
-            raw_media_type = r.string("mediaType", required=True)
-            try:
-                media_type = BundleMediaType(raw_media_type)
-            except ValueError:
-                raise FormatError(
-                    f"unsupported bundle media type {raw_media_type[:80]!r}",
-                    check=Check.BUNDLE_MEDIA_TYPE,
-                ) from None
-            material = r.message("verificationMaterial", VerificationMaterial.from_dict)
-            message_signature = r.opt_message("messageSignature", MessageSignature.from_dict)
-            envelope = r.opt_message("dsseEnvelope", Envelope.from_dict)
-            r.finish()
-            return cls(
-                media_type=media_type,
-                verification_material=material,
-                message_signature=message_signature,
-                dsse_envelope=envelope,
-            )
-        except FormatError as exc:
-            if exc.check is not None:
-                raise
-            raise FormatError(exc.detail, path=exc.path, check=Check.BUNDLE_PARSE) from None
+            media_type = BundleMediaType(raw_media_type)
+        except ValueError:
+            raise FormatError(
+                f"unsupported bundle media type {raw_media_type[:80]!r}",
+                check=Check.BUNDLE_MEDIA_TYPE,
+            ) from None
+        material = r.message("verificationMaterial", VerificationMaterial.from_dict)
+        message_signature = r.opt_message("messageSignature", MessageSignature.from_dict)
+        envelope = r.opt_message("dsseEnvelope", Envelope.from_dict)
+        r.finish()
+        return cls(
+            media_type=media_type,
+            verification_material=material,
+            message_signature=message_signature,
+            dsse_envelope=envelope,
+        )
 
     @classmethod
     def from_json(cls, data: bytes | str) -> Bundle:

@@ -18,6 +18,7 @@ from toolkit.models._base import (
     enum_value,
     load_document,
     read_media_type,
+    tag_errors,
 )
 from toolkit.models.common import TimeRange
 from toolkit.models.trustroot import MAX_ENTRIES, TrustedRoot
@@ -192,21 +193,19 @@ class ClientTrustConfig:
             )
 
     @classmethod
+    @tag_errors(Check.TRUST_ROOT_PARSE)
     def from_dict(cls, data: Any, path: str = "") -> ClientTrustConfig:
         """Parse from proto3 JSON (check ``trust-root.parse`` on errors)."""
-        try:
-            r = Reader(data, path)
-            media_type = read_media_type(r, CLIENT_TRUST_CONFIG_MEDIA_TYPE, "client trust config")
-            trusted_root = r.message("trustedRoot", TrustedRoot.from_dict)
-            signing_config = r.message("signingConfig", SigningConfig.from_dict)
-            return r.build(
-                cls,
-                trusted_root=trusted_root,
-                signing_config=signing_config,
-                media_type=media_type,
-            )
-        except FormatError as exc:
-            raise FormatError(exc.detail, path=exc.path, check=Check.TRUST_ROOT_PARSE) from None
+        r = Reader(data, path)
+        media_type = read_media_type(r, CLIENT_TRUST_CONFIG_MEDIA_TYPE, "client trust config")
+        trusted_root = r.message("trustedRoot", TrustedRoot.from_dict)
+        signing_config = r.message("signingConfig", SigningConfig.from_dict)
+        return r.build(
+            cls,
+            trusted_root=trusted_root,
+            signing_config=signing_config,
+            media_type=media_type,
+        )
 
     @classmethod
     def from_json(cls, data: bytes | str) -> ClientTrustConfig:

@@ -13,6 +13,7 @@ from toolkit.models._base import (
     enum_value,
     load_document,
     read_media_type,
+    tag_errors,
 )
 from toolkit.models.common import (
     DistinguishedName,
@@ -150,33 +151,31 @@ class TrustedRoot:
             )
 
     @classmethod
+    @tag_errors(Check.TRUST_ROOT_PARSE)
     def from_dict(cls, data: Any, path: str = "") -> TrustedRoot:
         """Parse from proto3 JSON.
 
         Raises:
             FormatError: with check ``trust-root.parse``.
         """
-        try:
-            r = Reader(data, path)
-            media_type = read_media_type(r, TRUSTED_ROOT_MEDIA_TYPE, "trusted root")
-            tlogs = r.repeated("tlogs", TransparencyLogInstance.from_dict, max_items=MAX_ENTRIES)
-            cas = r.repeated(
-                "certificateAuthorities", CertificateAuthority.from_dict, max_items=MAX_ENTRIES
-            )
-            ctlogs = r.repeated("ctlogs", TransparencyLogInstance.from_dict, max_items=MAX_ENTRIES)
-            tsas = r.repeated(
-                "timestampAuthorities", CertificateAuthority.from_dict, max_items=MAX_ENTRIES
-            )
-            return r.build(
-                cls,
-                tlogs=tlogs,
-                certificate_authorities=cas,
-                ctlogs=ctlogs,
-                timestamp_authorities=tsas,
-                media_type=media_type,
-            )
-        except FormatError as exc:
-            raise FormatError(exc.detail, path=exc.path, check=Check.TRUST_ROOT_PARSE) from None
+        r = Reader(data, path)
+        media_type = read_media_type(r, TRUSTED_ROOT_MEDIA_TYPE, "trusted root")
+        tlogs = r.repeated("tlogs", TransparencyLogInstance.from_dict, max_items=MAX_ENTRIES)
+        cas = r.repeated(
+            "certificateAuthorities", CertificateAuthority.from_dict, max_items=MAX_ENTRIES
+        )
+        ctlogs = r.repeated("ctlogs", TransparencyLogInstance.from_dict, max_items=MAX_ENTRIES)
+        tsas = r.repeated(
+            "timestampAuthorities", CertificateAuthority.from_dict, max_items=MAX_ENTRIES
+        )
+        return r.build(
+            cls,
+            tlogs=tlogs,
+            certificate_authorities=cas,
+            ctlogs=ctlogs,
+            timestamp_authorities=tsas,
+            media_type=media_type,
+        )
 
     @classmethod
     def from_json(cls, data: bytes | str) -> TrustedRoot:

@@ -418,7 +418,12 @@ class Verifier:
                     "integrated time is only meaningful for Rekor v1 entries, "
                     f"not {kind[0]} {kind[1]}",
                 )
-            moment = datetime.fromtimestamp(entry.integrated_time, tz=UTC)
+            try:
+                moment = datetime.fromtimestamp(entry.integrated_time, tz=UTC)
+            except (OverflowError, OSError, ValueError):
+                raise VerificationError(
+                    Check.TIME_SET, f"integrated time {entry.integrated_time} is out of range"
+                ) from None
             log = self._verify_set(entry, moment)
             state.set_verified = True
             self._not_in_future(moment, state.now, Check.TIME_SET)

@@ -168,3 +168,29 @@ def test_set_payload_is_rfc8785() -> None:
             "logIndex": entry.log_index,
         }
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "check", "detail"),
+    [
+        (str(2**63 - 1), Check.TIME_SET, "out of range"),
+        (str(2**40), Check.TIME_SET, "out of range"),
+        ("1682468470", Check.TLOG_SET, "does not verify"),
+    ],
+)
+def test_integrated_time_is_signed_and_bounded(value: str, check: Check, detail: str) -> None:
+    import json
+
+    case = next(c for c in load_cases() if c.name == "staging-v0.1-happy")
+    bundle = json.loads(case.bundle_path.read_text())
+    bundle["verificationMaterial"]["tlogEntries"][0]["integratedTime"] = value
+    verifier = Verifier.from_json(case.trusted_root_path.read_bytes())
+    with pytest.raises(VerificationError) as info:
+        verifier.verify(
+            json.dumps(bundle),
+            Artifact.from_digest(case.digest_arg),
+            IdentityPolicy(issuer=case.issuer, identity=case.identity),
+            now=NOW,
+        )
+    assert info.value.check is check
+    assert detail in info.value.detail
