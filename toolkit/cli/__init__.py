@@ -3,13 +3,15 @@
 This package is the one place that turns :class:`~toolkit.errors.Error` into
 messages and exit codes: 0 success, 1 verification failed, 2 bad input or
 usage, 3 environment (missing HSM, unreachable service). Commands import their
-heavy dependencies lazily so that ``airseal verify`` starts fast.
+heavy dependencies lazily so that ``airseal verify`` starts fast; like
+``_verify``, this module keeps real annotation objects for typer.
 """
 
-from __future__ import annotations
+from typing import Annotated
 
 import typer
 
+from toolkit import __version__
 from toolkit.cli import _verify
 
 __all__ = ["app", "main"]
@@ -21,6 +23,26 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"airseal {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Sigstore-compatible, offline-first code signing."""
+
+
 _verify.register(app)
 
 

@@ -215,3 +215,14 @@ def test_console_script_runs_as_a_process() -> None:
     assert bad.returncode == 1
     assert bad.stderr.startswith("error[tlog.body]")
     assert bad.stdout == ""
+
+
+def test_version_and_help() -> None:
+    from toolkit import __version__
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"airseal {__version__}"
+    listing = runner.invoke(app, ["--help"])
+    assert listing.exit_code == 0
+    assert "verify-bundle" in listing.output

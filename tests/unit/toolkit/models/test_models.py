@@ -265,3 +265,10 @@ def test_package_exports_resolve_lazily() -> None:
         assert getattr(models, name) is getattr(home, name)
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         _ = models.Nope
+
+
+def test_signing_config_json_is_byte_stable() -> None:
+    config = SigningConfig.from_dict(_trust_file("signing_config__signingconfig.v2.json"))
+    text = config.to_json()
+    assert SigningConfig.from_json(text).to_json() == text
+    assert text.endswith("}\n")
