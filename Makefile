@@ -33,7 +33,7 @@ demo: venv
 	$(PY) -m toolkit.demo --vectors "$(AIRSEAL_VECTORS)"
 
 bench: venv
-	$(PY) tests/bench/verify.py
+	@$(PY) tests/bench/verify.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
