@@ -1,4 +1,4 @@
-"""Shared pytest fixtures: where the shared Sigstore vectors live."""
+"""Shared pytest fixtures: where the shared Sigstore vectors live, and what they expect."""
 
 from __future__ import annotations
 
@@ -10,7 +10,26 @@ from typing import Any
 
 import pytest
 
+from toolkit.errors import Check
+
 _DEFAULT_VECTORS = Path(__file__).resolve().parent.parent.parent / "shared" / "vectors"
+
+
+#: Why each failing shared vector fails: the check airseal names. The one
+#: "policy-dependent" case is decided by airseal's strict policy: an
+#: unverifiable timestamp rejects the bundle (docs/formats/bundle.md).
+EXPECTED_CHECK: dict[str, Check] = {
+    "cve-2022-36056-inconsistent-entry_fail": Check.TLOG_BODY,
+    "invalid-media-type_fail": Check.BUNDLE_MEDIA_TYPE,
+    "no-log-entry_fail": Check.BUNDLE_STRUCTURE,
+    "production-v0.1-missing-checkpoint-digest-only_fail": Check.BUNDLE_STRUCTURE,
+    "tsa-duplicate-timestamps_fail": Check.TIME_TSA,
+    "tsa-local-extra-bad-timestamp": Check.TIME_TSA,
+    "tsa-too-many-timestamps_fail": Check.TIME_TSA,
+    "v0.1-empty-cert-chain_fail": Check.BUNDLE_STRUCTURE,
+    "v0.2-no-checkpoint_fail": Check.BUNDLE_STRUCTURE,
+    "v0.3-no-signed-time_fail": Check.TIME_NONE,
+}
 
 
 def vectors_root() -> Path:

@@ -36,7 +36,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from tests.conftest import VectorCase, load_cases
+from tests.conftest import EXPECTED_CHECK, VectorCase, load_cases
 from tests.support import tsa_tokens
 from tests.support.factory import (
     BUNDLE_V01,
@@ -313,20 +313,6 @@ def airseal_verdict(
 
 # --------------------------------------------------------------------------- (a) shared vectors
 
-#: airseal's failed check for each failing shared vector (the same verdict as sigstore's).
-VECTOR_CHECKS: dict[str, Check] = {
-    "cve-2022-36056-inconsistent-entry_fail": Check.TLOG_BODY,
-    "invalid-media-type_fail": Check.BUNDLE_MEDIA_TYPE,
-    "no-log-entry_fail": Check.BUNDLE_STRUCTURE,
-    "production-v0.1-missing-checkpoint-digest-only_fail": Check.BUNDLE_STRUCTURE,
-    "tsa-duplicate-timestamps_fail": Check.TIME_TSA,
-    "tsa-local-extra-bad-timestamp": Check.TIME_TSA,
-    "tsa-too-many-timestamps_fail": Check.TIME_TSA,
-    "v0.1-empty-cert-chain_fail": Check.BUNDLE_STRUCTURE,
-    "v0.2-no-checkpoint_fail": Check.BUNDLE_STRUCTURE,
-    "v0.3-no-signed-time_fail": Check.TIME_NONE,
-}
-
 
 def _vector_params() -> list[Any]:
     try:
@@ -369,7 +355,7 @@ def test_shared_vector(vector: VectorCase | None, mode: str) -> None:
     if recorded is not None:
         assert ok == (recorded["outcome"] == "pass"), (recorded, message)
 
-    assert got == VECTOR_CHECKS.get(vector.name), detail
+    assert got == EXPECTED_CHECK.get(vector.name), detail
     divergence = DIVERGENCES.get(f"vector:{vector.name}")
     if divergence is not None:
         assert (got, ok) == (divergence.airseal, divergence.sigstore_passes), (detail, message)
@@ -379,7 +365,7 @@ def test_shared_vector(vector: VectorCase | None, mode: str) -> None:
 
 def test_vector_tables_are_consistent() -> None:
     names = {c.name for c in load_cases()}
-    assert set(VECTOR_CHECKS) <= names
+    assert set(EXPECTED_CHECK) <= names
     for key in DIVERGENCES:
         if key.startswith("vector:"):
             assert key.removeprefix("vector:") in names, key

@@ -10,24 +10,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.conftest import VectorCase, load_cases
+from tests.conftest import EXPECTED_CHECK, VectorCase, load_cases
 from toolkit.errors import Check, VerificationError
 from toolkit.verify import Artifact, IdentityPolicy, Verifier
 
-# Why each failing case fails. "policy-dependent" cases are decided by airseal's
-# strict policy: an unverifiable timestamp rejects the bundle (docs/formats/bundle.md).
-EXPECTED_CHECK: dict[str, Check] = {
-    "cve-2022-36056-inconsistent-entry_fail": Check.TLOG_BODY,
-    "invalid-media-type_fail": Check.BUNDLE_MEDIA_TYPE,
-    "no-log-entry_fail": Check.BUNDLE_STRUCTURE,
-    "production-v0.1-missing-checkpoint-digest-only_fail": Check.BUNDLE_STRUCTURE,
-    "tsa-duplicate-timestamps_fail": Check.TIME_TSA,
-    "tsa-local-extra-bad-timestamp": Check.TIME_TSA,
-    "tsa-too-many-timestamps_fail": Check.TIME_TSA,
-    "v0.1-empty-cert-chain_fail": Check.BUNDLE_STRUCTURE,
-    "v0.2-no-checkpoint_fail": Check.BUNDLE_STRUCTURE,
-    "v0.3-no-signed-time_fail": Check.TIME_NONE,
-}
 # A distinctive part of the failure message, so the right rule fired.
 EXPECTED_DETAIL: dict[str, str] = {
     "cve-2022-36056-inconsistent-entry_fail": "different signature",
