@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.verification import Store
 
@@ -160,9 +161,16 @@ class TrustMaterial:
         )
         # Serialising a P-384 key costs tens of microseconds; the SCT check needs
         # the issuer's SPKI hash for every bundle, so hash each CA key once.
-        self.key_hashes: dict[x509.Certificate, bytes] = {
-            cert: spki_hash(cert) for ca in self.cas for cert in ca.certificates
-        }
+        self.key_hashes: dict[x509.Certificate, bytes] = {}
+        for i, ca in enumerate(self.cas):
+            for cert in ca.certificates:
+                try:
+                    self.key_hashes[cert] = spki_hash(cert)
+                except (ValueError, UnsupportedAlgorithm) as exc:
+                    raise _bad(
+                        f"certificateAuthorities[{i}] holds a certificate with an unusable key: "
+                        f"{exc}"
+                    ) from None
         # TSA chains are parsed and checked now, but the RFC 3161 machinery
         # (and asn1crypto) is loaded only when a bundle carries a timestamp.
         self._tsa_chains = tuple(
