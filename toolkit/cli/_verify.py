@@ -69,12 +69,13 @@ def _policy(
     if key is not None:
         if identity or identity_regex or issuer:
             raise UsageError("give either --key or an identity with --issuer, not both")
+        from cryptography.exceptions import UnsupportedAlgorithm
         from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
         pem = _read(key, "public key")
         try:
             return KeyPolicy(load_pem_public_key(pem))
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, UnsupportedAlgorithm):
             raise UsageError(f"{str(key)!r} is not a PEM public key") from None
     if not issuer or not (identity or identity_regex):
         raise UsageError(
@@ -85,12 +86,11 @@ def _policy(
 
 
 def _run(
-    artifact_spec: str, bundle: Path, trusted_root: Path, policy_args: tuple[object, ...]
+    policy: "Policy", artifact_spec: str, bundle: Path, trusted_root: Path
 ) -> "VerificationResult":
     from toolkit.verify import Verifier
 
     artifact = _artifact(artifact_spec)
-    policy = _policy(*policy_args)  # type: ignore[arg-type]
     root_bytes = _read(trusted_root, "trusted root")
     bundle_bytes = _read(bundle, "bundle")
     verifier = Verifier.from_json(root_bytes)
@@ -154,7 +154,8 @@ def register(app: typer.Typer) -> None:
         error[<check>]: <reason>), 2 on bad input or usage.
         """
         with reporting(json_output=as_json):
-            result = _run(artifact, bundle, trusted_root, (identity, identity_regex, issuer, key))
+            policy = _policy(identity, identity_regex, issuer, key)
+            result = _run(policy, artifact, bundle, trusted_root)
             _print_result(result, artifact, as_json)
 
     @app.command("verify-bundle")
@@ -197,9 +198,5 @@ def register(app: typer.Typer) -> None:
                 raise UsageError(
                     "give --certificate-identity and --certificate-oidc-issuer, or --key"
                 )
-            _run(
-                file_or_digest,
-                bundle,
-                trusted_root,
-                (certificate_identity, None, certificate_oidc_issuer, key),
-            )
+            policy = _policy(certificate_identity, None, certificate_oidc_issuer, key)
+            _run(policy, file_or_digest, bundle, trusted_root)
