@@ -29,12 +29,10 @@ __all__ = [
     "b64encode",
     "canonical_json",
     "format_rfc3339",
-    "format_uint64",
     "json_type_name",
     "load_json",
     "parse_int64",
     "parse_rfc3339",
-    "parse_uint64",
 ]
 
 _INT_RE = re.compile(r"\A-?(?:0|[1-9][0-9]*)\Z")
@@ -140,23 +138,6 @@ def parse_int64(value: object, *, path: str | None = None, minimum: int | None =
     if minimum is not None and number < minimum:
         raise FormatError(f"must be at least {minimum}", path=path)
     return number
-
-
-def parse_uint64(value: object, *, path: str | None = None) -> int:
-    """Parse a proto3 JSON ``uint64`` (decimal string, 0 to 2^64-1)."""
-    if isinstance(value, str) and value.startswith("-"):
-        raise FormatError("must not be negative", path=path)
-    if not isinstance(value, str) or not _INT_RE.match(value):
-        return parse_int64(value, path=path)
-    number = int(value)
-    if number >= 2**64:
-        raise FormatError("is outside the uint64 range", path=path)
-    return number
-
-
-def format_uint64(value: int) -> str:
-    """Format an integer the way proto3 JSON writes 64-bit integers."""
-    return str(value)
 
 
 def parse_rfc3339(value: object, *, path: str | None = None) -> datetime:

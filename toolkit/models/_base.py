@@ -26,7 +26,6 @@ from toolkit.encoding import (
     load_json,
     parse_int64,
     parse_rfc3339,
-    parse_uint64,
 )
 from toolkit.errors import Check, FormatError
 
@@ -106,24 +105,11 @@ class Reader:
 
     # Scalars ---------------------------------------------------------------
 
-    def string(self, name: str, *, required: bool = False, nonempty: bool = False) -> str:
+    def string(self, name: str, *, required: bool = False) -> str:
         """Read a string field ("" when unset and not required)."""
         value = self._required(name) if required else self._take(name)
         if value is _MISSING:
             return ""
-        if not isinstance(value, str):
-            raise FormatError(
-                f"expected a string, got {json_type_name(value)}", path=self.sub(name)
-            )
-        if nonempty and not value:
-            raise FormatError("must not be empty", path=self.sub(name))
-        return value
-
-    def opt_string(self, name: str) -> str | None:
-        """Read an optional string field (None when unset)."""
-        value = self._take(name)
-        if value is _MISSING:
-            return None
         if not isinstance(value, str):
             raise FormatError(
                 f"expected a string, got {json_type_name(value)}", path=self.sub(name)
@@ -148,13 +134,6 @@ class Reader:
             return 0
         return parse_int64(value, path=self.sub(name), minimum=minimum)
 
-    def uint64(self, name: str, *, required: bool = False) -> int:
-        """Read a ``uint64`` field written as a decimal string (0 when unset)."""
-        value = self._required(name) if required else self._take(name)
-        if value is _MISSING:
-            return 0
-        return parse_uint64(value, path=self.sub(name))
-
     def int32(self, name: str, *, required: bool = False) -> int:
         """Read a 32-bit integer field, which proto3 JSON writes as a number."""
         value = self._required(name) if required else self._take(name)
@@ -168,9 +147,9 @@ class Reader:
             raise FormatError("is outside the int32 range", path=self.sub(name))
         return value
 
-    def enum(self, name: str, enum_cls: type[E], *, required: bool = True) -> E:
-        """Read an enum field by its proto name; unknown names are errors."""
-        value = self._required(name) if required else self._take(name)
+    def enum(self, name: str, enum_cls: type[E]) -> E:
+        """Read a required enum field by its proto name; unknown names are errors."""
+        value = self._required(name)
         if not isinstance(value, str):
             raise FormatError(
                 f"expected an enum name, got {json_type_name(value)}", path=self.sub(name)
@@ -182,24 +161,12 @@ class Reader:
                 f"unknown {enum_cls.__name__} value {value[:60]!r}", path=self.sub(name)
             ) from None
 
-    def opt_enum(self, name: str, enum_cls: type[E]) -> E | None:
-        """Read an optional enum field (None when unset)."""
-        if self._peek(name) is _MISSING:
-            return None
-        return self.enum(name, enum_cls)
-
     def timestamp(self, name: str, *, required: bool = False) -> datetime | None:
         """Read a ``google.protobuf.Timestamp`` (RFC 3339) field."""
         value = self._required(name) if required else self._take(name)
         if value is _MISSING:
             return None
         return parse_rfc3339(value, path=self.sub(name))
-
-    def _peek(self, name: str) -> Any:
-        for key in (name, _alias(name) or name):
-            if key in self._data and self._data[key] is not None:
-                return self._data[key]
-        return _MISSING
 
     # Composites ------------------------------------------------------------
 
@@ -227,10 +194,6 @@ class Reader:
         if max_items is not None and len(value) > max_items:
             raise FormatError(f"has {len(value)} items, more than {max_items}", path=path)
         return tuple(parse(item, f"{path}[{i}]") for i, item in enumerate(value))
-
-    def repeated_bytes(self, name: str) -> tuple[bytes, ...]:
-        """Read a repeated ``bytes`` field."""
-        return self.repeated(name, lambda v, p: b64decode(v, path=p))
 
     def finish(self) -> None:
         """Reject fields the model does not know (proto3 JSON parsers must)."""

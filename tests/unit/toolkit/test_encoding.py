@@ -12,7 +12,6 @@ from toolkit.encoding import (
     load_json,
     parse_int64,
     parse_rfc3339,
-    parse_uint64,
 )
 from toolkit.errors import FormatError
 
@@ -72,14 +71,6 @@ def test_int64_is_a_decimal_string() -> None:
         parse_int64(7)
     with pytest.raises(FormatError, match="at least 0"):
         parse_int64("-1", minimum=0)
-
-
-def test_uint64_range() -> None:
-    assert parse_uint64(str(2**64 - 1)) == 2**64 - 1
-    with pytest.raises(FormatError, match="uint64"):
-        parse_uint64(str(2**64))
-    with pytest.raises(FormatError, match="negative"):
-        parse_uint64("-1")
 
 
 def test_rfc3339() -> None:
