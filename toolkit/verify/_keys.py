@@ -172,25 +172,26 @@ def key_details_for(key: PublicKeyTypes) -> PublicKeyDetails:
     raise KeySchemeError(f"no Sigstore key scheme for a {_describe(key)}")
 
 
-def as_verifying_key(key: PublicKeyTypes) -> VerifyingKey:
-    """Narrow a public key to the types airseal verifies with.
+def as_verifying_key(key: PublicKeyTypes) -> tuple[VerifyingKey, PublicKeyDetails]:
+    """Narrow a public key to the types airseal verifies with, and name its scheme.
 
     Raises:
         KeySchemeError: For DSA, X25519 and other key types.
     """
-    return _check_scheme(key, _SCHEMES[key_details_for(key)], key_details_for(key))
+    details = key_details_for(key)
+    return _check_scheme(key, _SCHEMES[details], details), details
 
 
-def message_hash(key: VerifyingKey) -> HashAlgorithm | None:
-    """The hash a key's registry scheme applies to messages (None for Ed25519)."""
-    return _SCHEMES[key_details_for(key)].hash
+def message_hash(details: PublicKeyDetails) -> HashAlgorithm | None:
+    """The hash a registry scheme applies to messages (None for Ed25519)."""
+    return _SCHEMES[details].hash
 
 
 def verify_message(
     key: VerifyingKey,
     signature: bytes,
     message: bytes,
-    algorithm: HashAlgorithm | None = None,
+    algorithm: HashAlgorithm | None,
 ) -> bool:
     """Verify a signature over a whole message.
 
@@ -198,16 +199,16 @@ def verify_message(
         key: The verifying key.
         signature: The signature (DER for ECDSA).
         message: The signed bytes.
-        algorithm: The message hash; None picks the key's registry default.
-            Ignored for Ed25519, which hashes internally.
+        algorithm: The message hash (see :func:`message_hash`); None only for
+            Ed25519, which hashes internally.
     """
     try:
         if isinstance(key, ed25519.Ed25519PublicKey):
             key.verify(signature, message)
         else:
-            chosen = algorithm or message_hash(key)
-            assert chosen is not None
-            _verify_hashed(key, signature, message, _HASHES[chosen](), prehashed=False)
+            if algorithm is None:
+                raise KeySchemeError(f"a {_describe(key)} needs a message hash")
+            _verify_hashed(key, signature, message, _HASHES[algorithm](), prehashed=False)
     except InvalidSignature:
         return False
     return True

@@ -303,8 +303,7 @@ class Verifier:
                     "not an identity",
                 )
             try:
-                key = _keys.as_verifying_key(policy.public_key)
-                details = _keys.key_details_for(key)
+                key, details = _keys.as_verifying_key(policy.public_key)
             except _keys.KeySchemeError as exc:
                 raise VerificationError(Check.KEY_MISMATCH, f"unusable public key: {exc}") from None
         else:
@@ -328,8 +327,7 @@ class Verifier:
                 raw = chain.certificates[0].raw_bytes
             try:
                 leaf = x509.load_der_x509_certificate(raw)
-                key = _keys.as_verifying_key(leaf.public_key())
-                details = _keys.key_details_for(key)
+                key, details = _keys.as_verifying_key(leaf.public_key())
             except (
                 ValueError,
                 x509.InvalidVersion,
@@ -670,7 +668,7 @@ class Verifier:
             ) from None
         envelope = state.bundle.dsse_envelope
         if envelope is not None:
-            prehash = _keys.message_hash(state.key)
+            prehash = _keys.message_hash(state.key_details)
             if prehash is None:
                 raise VerificationError(
                     Check.TLOG_BODY, "an Ed25519 DSSE signature cannot be logged as hashedrekord"
@@ -747,7 +745,12 @@ class Verifier:
         bundle = state.bundle
         if bundle.dsse_envelope is not None:
             envelope = bundle.dsse_envelope
-            if not _keys.verify_message(state.key, envelope.signatures[0].sig, envelope.pae()):
+            if not _keys.verify_message(
+                state.key,
+                envelope.signatures[0].sig,
+                envelope.pae(),
+                _keys.message_hash(state.key_details),
+            ):
                 raise VerificationError(
                     Check.SIGNATURE, "DSSE signature does not verify with the signing key"
                 )
