@@ -319,8 +319,36 @@ def _ed25519_key_id(name: str, public_key: Ed25519PublicKey) -> bytes:
     return hashlib.sha256(name.encode("utf-8") + b"\n" + _ALG_ED25519 + raw).digest()
 
 
-class Ed25519NoteVerifier:
+class _NoteKey:
+    """What every note key has: a name and a key id whose first 4 bytes are the hint."""
+
+    __slots__ = ("_key_id", "_name")
+
+    def __init__(self, name: str, key_id: bytes) -> None:
+        _check_name(name)
+        self._name = name
+        self._key_id = key_id
+
+    @property
+    def name(self) -> str:
+        """The key name."""
+        return self._name
+
+    @property
+    def key_hash(self) -> bytes:
+        """The 4-byte key hash that starts each signature."""
+        return self._key_id[:_KEY_HASH_SIZE]
+
+    @property
+    def full_key_id(self) -> bytes:
+        """The full key id: the trusted root's log id for Rekor logs."""
+        return self._key_id
+
+
+class Ed25519NoteVerifier(_NoteKey):
     """An Ed25519 note key (C2SP signed-note algorithm 0x01).
+
+    The key id is SHA-256(name ‖ 0x0A ‖ 0x01 ‖ key), the Rekor v2 log id.
 
     Args:
         name: The key name; for Rekor v2 the host of the log's base URL.
@@ -330,28 +358,11 @@ class Ed25519NoteVerifier:
         ValueError: The name is not a valid key name.
     """
 
-    __slots__ = ("_key_id", "_name", "_public_key")
+    __slots__ = ("_public_key",)
 
     def __init__(self, name: str, public_key: Ed25519PublicKey) -> None:
-        _check_name(name)
-        self._name = name
+        super().__init__(name, _ed25519_key_id(name, public_key))
         self._public_key = public_key
-        self._key_id = _ed25519_key_id(name, public_key)
-
-    @property
-    def name(self) -> str:
-        """The key name."""
-        return self._name
-
-    @property
-    def key_hash(self) -> bytes:
-        """SHA-256(name ‖ 0x0A ‖ 0x01 ‖ key)[:4]."""
-        return self._key_id[:_KEY_HASH_SIZE]
-
-    @property
-    def full_key_id(self) -> bytes:
-        """The full SHA-256(name ‖ 0x0A ‖ 0x01 ‖ key); the trusted root's Rekor v2 log id."""
-        return self._key_id
 
     @property
     def public_key(self) -> Ed25519PublicKey:
@@ -367,8 +378,10 @@ class Ed25519NoteVerifier:
         return True
 
 
-class ECDSANoteVerifier:
+class ECDSANoteVerifier(_NoteKey):
     """An ECDSA note key as Rekor v1 uses it (DER signature, SHA-256).
+
+    The key id is SHA-256(SPKI DER), the Rekor v1 log id.
 
     Args:
         name: The key name; for Rekor v1 the host of the log's base URL.
@@ -378,29 +391,12 @@ class ECDSANoteVerifier:
         ValueError: The name is not a valid key name.
     """
 
-    __slots__ = ("_key_id", "_name", "_public_key")
+    __slots__ = ("_public_key",)
 
     def __init__(self, name: str, public_key: ec.EllipticCurvePublicKey) -> None:
-        _check_name(name)
-        self._name = name
-        self._public_key = public_key
         spki = public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-        self._key_id = hashlib.sha256(spki).digest()
-
-    @property
-    def name(self) -> str:
-        """The key name."""
-        return self._name
-
-    @property
-    def key_hash(self) -> bytes:
-        """SHA-256(SPKI DER)[:4]."""
-        return self._key_id[:_KEY_HASH_SIZE]
-
-    @property
-    def full_key_id(self) -> bytes:
-        """SHA-256(SPKI DER); the trusted root's Rekor v1 log id."""
-        return self._key_id
+        super().__init__(name, hashlib.sha256(spki).digest())
+        self._public_key = public_key
 
     @property
     def public_key(self) -> ec.EllipticCurvePublicKey:
@@ -416,22 +412,12 @@ class ECDSANoteVerifier:
         return True
 
 
-class Ed25519NoteSigner:
-    """Signs notes with an Ed25519 private key.
+class _NoteSignerBase:
+    """Name and key hash of a signer come from its matching verifier."""
 
-    Args:
-        name: The key name.
-        private_key: The Ed25519 private key.
+    __slots__ = ("_verifier",)
 
-    Raises:
-        ValueError: The name is not a valid key name.
-    """
-
-    __slots__ = ("_private_key", "_verifier")
-
-    def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
-        self._private_key = private_key
-        self._verifier = Ed25519NoteVerifier(name, private_key.public_key())
+    _verifier: Ed25519NoteVerifier | ECDSANoteVerifier
 
     @property
     def name(self) -> str:
@@ -442,6 +428,24 @@ class Ed25519NoteSigner:
     def key_hash(self) -> bytes:
         """The 4-byte key hash."""
         return self._verifier.key_hash
+
+
+class Ed25519NoteSigner(_NoteSignerBase):
+    """Signs notes with an Ed25519 private key.
+
+    Args:
+        name: The key name.
+        private_key: The Ed25519 private key.
+
+    Raises:
+        ValueError: The name is not a valid key name.
+    """
+
+    __slots__ = ("_private_key",)
+
+    def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
+        self._private_key = private_key
+        self._verifier: Ed25519NoteVerifier = Ed25519NoteVerifier(name, private_key.public_key())
 
     @property
     def verifier(self) -> Ed25519NoteVerifier:
@@ -453,7 +457,7 @@ class Ed25519NoteSigner:
         return self._private_key.sign(msg)
 
 
-class ECDSANoteSigner:
+class ECDSANoteSigner(_NoteSignerBase):
     """Signs notes with an ECDSA private key, Rekor v1 style.
 
     Args:
@@ -464,21 +468,11 @@ class ECDSANoteSigner:
         ValueError: The name is not a valid key name.
     """
 
-    __slots__ = ("_private_key", "_verifier")
+    __slots__ = ("_private_key",)
 
     def __init__(self, name: str, private_key: ec.EllipticCurvePrivateKey) -> None:
         self._private_key = private_key
-        self._verifier = ECDSANoteVerifier(name, private_key.public_key())
-
-    @property
-    def name(self) -> str:
-        """The key name."""
-        return self._verifier.name
-
-    @property
-    def key_hash(self) -> bytes:
-        """The 4-byte key hash."""
-        return self._verifier.key_hash
+        self._verifier: ECDSANoteVerifier = ECDSANoteVerifier(name, private_key.public_key())
 
     @property
     def verifier(self) -> ECDSANoteVerifier:
