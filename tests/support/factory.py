@@ -870,59 +870,30 @@ class FakeSigstore:
         signature = leaf.key.sign(
             artifact if sign_over is None else sign_over, ec.ECDSA(hashes.SHA256())
         )
-        body_doc: dict[str, Any]
         if rekor == "v1":
-            body_doc = {
-                "apiVersion": "0.0.1",
-                "kind": "hashedrekord",
-                "spec": {
-                    "data": {"hash": {"algorithm": "sha256", "value": digest.hex()}},
-                    "signature": {
-                        "content": b64encode(signature),
-                        "publicKey": {"content": b64encode(leaf.pem)},
-                    },
-                },
-            }
-            version = "0.0.1"
+            body_doc = _hashedrekord_v001(digest, signature, leaf.pem)
         else:
-            body_doc = self._hashedrekord_v002(leaf, digest, signature)
-            version = "0.0.2"
-        if body_hook is not None:
-            body_hook(body_doc)
-        body = canonical_json(body_doc)
-        entry = self.log(rekor).entry(
-            body,
-            kind="hashedrekord",
-            version=version,
-            integrated_time=integrated_time or at + dt.timedelta(seconds=30),
-            tweaks=tweaks or LogTweaks(),
-        )
-        content = {
-            "messageSignature": {
-                "messageDigest": {"algorithm": "SHA2_256", "digest": b64encode(digest)},
-                "signature": b64encode(signature),
-            }
-        }
-        bundle = self._bundle(
-            media_type,
-            leaf,
-            entry,
-            content,
-            signature=signature,
-            tsa=rekor == "v2" if tsa is None else tsa,
-            tsa_time=tsa_time or at + dt.timedelta(seconds=20),
-            tsa_chain=tsa_chain,
-            tsa_message=tsa_message,
-        )
-        return SignedBundle(
-            bundle=bundle,
-            trusted_root=self.trusted_root(),
-            artifact=artifact,
+            body_doc = _hashedrekord_v002(
+                digest, signature, "PKIX_ECDSA_P256_SHA_256", "x509Certificate", leaf.der
+            )
+        return self._log_and_bundle(
+            body_doc,
+            _message_signature(digest, signature),
+            rekor=rekor,
+            media_type=media_type,
+            leaf=leaf,
             identity=identity,
             issuer=issuer,
-            leaf=leaf,
             signature=signature,
-            body=body,
+            artifact=artifact,
+            at=at,
+            tsa=tsa,
+            tsa_time=tsa_time,
+            tsa_chain=tsa_chain,
+            tsa_message=tsa_message,
+            integrated_time=integrated_time,
+            tweaks=tweaks,
+            body_hook=body_hook,
         )
 
     def sign_dsse(
@@ -985,40 +956,32 @@ class FakeSigstore:
                     ],
                 },
             }
-            kind, version = "dsse", "0.0.1"
         else:
-            body_doc = self._hashedrekord_v002(leaf, hashlib.sha256(encoded).digest(), signature)
-            kind, version = "hashedrekord", "0.0.2"
-        if body_hook is not None:
-            body_hook(body_doc)
-        body = canonical_json(body_doc)
-        entry = self.log(rekor).entry(
-            body,
-            kind=kind,
-            version=version,
-            integrated_time=integrated_time or at + dt.timedelta(seconds=30),
-            tweaks=tweaks or LogTweaks(),
-        )
-        bundle = self._bundle(
-            media_type,
-            leaf,
-            entry,
+            body_doc = _hashedrekord_v002(
+                hashlib.sha256(encoded).digest(),
+                signature,
+                "PKIX_ECDSA_P256_SHA_256",
+                "x509Certificate",
+                leaf.der,
+            )
+        return self._log_and_bundle(
+            body_doc,
             {"dsseEnvelope": envelope},
-            signature=signature,
-            tsa=rekor == "v2" if tsa is None else tsa,
-            tsa_time=tsa_time or at + dt.timedelta(seconds=20),
-            tsa_chain=tsa_chain,
-            tsa_message=None,
-        )
-        return SignedBundle(
-            bundle=bundle,
-            trusted_root=self.trusted_root(),
-            artifact=artifact,
+            rekor=rekor,
+            media_type=media_type,
+            leaf=leaf,
             identity=identity,
             issuer=issuer,
-            leaf=leaf,
             signature=signature,
-            body=body,
+            artifact=artifact,
+            at=at,
+            tsa=tsa,
+            tsa_time=tsa_time,
+            tsa_chain=tsa_chain,
+            tsa_message=None,
+            integrated_time=integrated_time,
+            tweaks=tweaks,
+            body_hook=body_hook,
         )
 
     def sign_blob_with_key(
@@ -1049,122 +1012,131 @@ class FakeSigstore:
             details = f"PKIX_RSA_PKCS1V15_{key.key_size}_SHA256"
             signature = key.sign(message, padding.PKCS1v15(), hashes.SHA256())
         public = key.public_key()
-        body_doc: dict[str, Any]
         if rekor == "v1":
             pem = public.public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
             )
-            body_doc = {
-                "apiVersion": "0.0.1",
-                "kind": "hashedrekord",
-                "spec": {
-                    "data": {"hash": {"algorithm": "sha256", "value": digest.hex()}},
-                    "signature": {
-                        "content": b64encode(signature),
-                        "publicKey": {"content": b64encode(pem)},
-                    },
-                },
-            }
+            body_doc = _hashedrekord_v001(digest, signature, pem)
         else:
             spki = public.public_bytes(
                 serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
             )
-            body_doc = {
-                "apiVersion": "0.0.2",
-                "kind": "hashedrekord",
-                "spec": {
-                    "hashedRekordV002": {
-                        "data": {"algorithm": "SHA2_256", "digest": b64encode(digest)},
-                        "signature": {
-                            "content": b64encode(signature),
-                            "verifier": {
-                                "keyDetails": details,
-                                "publicKey": {"rawBytes": b64encode(spki)},
-                            },
-                        },
-                    }
-                },
-            }
-        entry = self.log(rekor).entry(
-            canonical_json(body_doc),
-            kind="hashedrekord",
-            version="0.0.1" if rekor == "v1" else "0.0.2",
-            integrated_time=at + dt.timedelta(seconds=30),
-            tweaks=LogTweaks(),
-        )
-        material: dict[str, Any] = {
-            "publicKey": {"hint": hint} if hint else {},
-            "tlogEntries": [entry],
-        }
-        if rekor == "v2" if tsa is None else tsa:
-            token = self.timestamp(signature, at + dt.timedelta(seconds=20))
-            material["timestampVerificationData"] = {
-                "rfc3161Timestamps": [{"signedTimestamp": b64encode(token)}]
-            }
-        bundle = {
-            "mediaType": BUNDLE_V03,
-            "verificationMaterial": material,
-            "messageSignature": {
-                "messageDigest": {"algorithm": "SHA2_256", "digest": b64encode(digest)},
-                "signature": b64encode(signature),
-            },
-        }
-        return SignedBundle(
-            bundle=bundle,
-            trusted_root=self.trusted_root(),
-            artifact=artifact,
-            identity="",
-            issuer="",
+            body_doc = _hashedrekord_v002(digest, signature, details, "publicKey", spki)
+        return self._log_and_bundle(
+            body_doc,
+            _message_signature(digest, signature),
+            rekor=rekor,
+            media_type=BUNDLE_V03,
             leaf=None,
+            key_material={"publicKey": {"hint": hint} if hint else {}},
             signature=signature,
-            body=canonical_json(body_doc),
+            artifact=artifact,
+            at=at,
+            tsa=tsa,
         )
 
     # -- internals -----------------------------------------------------------------
 
-    @staticmethod
-    def _hashedrekord_v002(leaf: Leaf, digest: bytes, signature: bytes) -> dict[str, Any]:
-        return {
-            "apiVersion": "0.0.2",
-            "kind": "hashedrekord",
-            "spec": {
-                "hashedRekordV002": {
-                    "data": {"algorithm": "SHA2_256", "digest": b64encode(digest)},
-                    "signature": {
-                        "content": b64encode(signature),
-                        "verifier": {
-                            "keyDetails": "PKIX_ECDSA_P256_SHA_256",
-                            "x509Certificate": {"rawBytes": b64encode(leaf.der)},
-                        },
-                    },
-                }
-            },
-        }
-
-    def _bundle(
+    def _log_and_bundle(
         self,
-        media_type: str,
-        leaf: Leaf,
-        entry: dict[str, Any],
+        body_doc: dict[str, Any],
         content: dict[str, Any],
         *,
+        rekor: Literal["v1", "v2"],
+        media_type: str,
+        leaf: Leaf | None,
         signature: bytes,
-        tsa: bool,
-        tsa_time: dt.datetime,
-        tsa_chain: tsa_tokens.TsaChain | None,
-        tsa_message: bytes | None,
-    ) -> dict[str, Any]:
-        material: dict[str, Any] = {}
-        if media_type in (BUNDLE_V01, BUNDLE_V02):
-            material["x509CertificateChain"] = {"certificates": [{"rawBytes": b64encode(leaf.der)}]}
-        else:
-            material["certificate"] = {"rawBytes": b64encode(leaf.der)}
-        material["tlogEntries"] = [entry]
-        if tsa:
+        artifact: bytes,
+        at: dt.datetime,
+        tsa: bool | None,
+        key_material: dict[str, Any] | None = None,
+        identity: str = "",
+        issuer: str = "",
+        tsa_time: dt.datetime | None = None,
+        tsa_chain: tsa_tokens.TsaChain | None = None,
+        tsa_message: bytes | None = None,
+        integrated_time: dt.datetime | None = None,
+        tweaks: LogTweaks | None = None,
+        body_hook: BodyHook | None = None,
+    ) -> SignedBundle:
+        """Log a body, build the bundle around the entry and timestamp it."""
+        if body_hook is not None:
+            body_hook(body_doc)
+        body = canonical_json(body_doc)
+        entry = self.log(rekor).entry(
+            body,
+            kind=body_doc["kind"],
+            version=body_doc["apiVersion"],
+            integrated_time=integrated_time or at + dt.timedelta(seconds=30),
+            tweaks=tweaks or LogTweaks(),
+        )
+        if key_material is None:
+            assert leaf is not None
+            cert = {"rawBytes": b64encode(leaf.der)}
+            if media_type in (BUNDLE_V01, BUNDLE_V02):
+                key_material = {"x509CertificateChain": {"certificates": [cert]}}
+            else:
+                key_material = {"certificate": cert}
+        material: dict[str, Any] = {**key_material, "tlogEntries": [entry]}
+        if rekor == "v2" if tsa is None else tsa:
             token = self.timestamp(
-                signature if tsa_message is None else tsa_message, tsa_time, chain=tsa_chain
+                signature if tsa_message is None else tsa_message,
+                tsa_time or at + dt.timedelta(seconds=20),
+                chain=tsa_chain,
             )
             material["timestampVerificationData"] = {
                 "rfc3161Timestamps": [{"signedTimestamp": b64encode(token)}]
             }
-        return {"mediaType": media_type, "verificationMaterial": material, **content}
+        return SignedBundle(
+            bundle={"mediaType": media_type, "verificationMaterial": material, **content},
+            trusted_root=self.trusted_root(),
+            artifact=artifact,
+            identity=identity,
+            issuer=issuer,
+            leaf=leaf,
+            signature=signature,
+            body=body,
+        )
+
+
+def _hashedrekord_v001(digest: bytes, signature: bytes, pem: bytes) -> dict[str, Any]:
+    """A Rekor v1 hashedrekord body over a SHA-256 digest; ``pem`` is a cert or key."""
+    return {
+        "apiVersion": "0.0.1",
+        "kind": "hashedrekord",
+        "spec": {
+            "data": {"hash": {"algorithm": "sha256", "value": digest.hex()}},
+            "signature": {
+                "content": b64encode(signature),
+                "publicKey": {"content": b64encode(pem)},
+            },
+        },
+    }
+
+
+def _hashedrekord_v002(
+    digest: bytes, signature: bytes, key_details: str, material: str, raw: bytes
+) -> dict[str, Any]:
+    """A Rekor v2 hashedrekord body; ``material`` is x509Certificate or publicKey."""
+    return {
+        "apiVersion": "0.0.2",
+        "kind": "hashedrekord",
+        "spec": {
+            "hashedRekordV002": {
+                "data": {"algorithm": "SHA2_256", "digest": b64encode(digest)},
+                "signature": {
+                    "content": b64encode(signature),
+                    "verifier": {"keyDetails": key_details, material: {"rawBytes": b64encode(raw)}},
+                },
+            }
+        },
+    }
+
+
+def _message_signature(digest: bytes, signature: bytes) -> dict[str, Any]:
+    return {
+        "messageSignature": {
+            "messageDigest": {"algorithm": "SHA2_256", "digest": b64encode(digest)},
+            "signature": b64encode(signature),
+        }
+    }
