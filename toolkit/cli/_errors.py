@@ -11,12 +11,11 @@ import typer
 
 from toolkit.errors import Error
 
-__all__ = ["EXIT_ENVIRONMENT", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "fail", "reporting"]
+__all__ = ["fail", "reporting"]
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_ENVIRONMENT = 3
+# The exit codes themselves live on the error classes (Error.exit_code); this
+# is the one used when something that is not an airseal Error escapes.
+EXIT_INTERNAL = 1
 
 
 def _one_line(text: str) -> str:
@@ -46,11 +45,11 @@ def fail(error: Error, *, json_output: bool = False) -> NoReturn:
 
 
 @contextmanager
-def reporting(*, json_output: bool = False, internal_exit: int = EXIT_FAILED) -> Iterator[None]:
+def reporting(*, json_output: bool = False) -> Iterator[None]:
     """Turn airseal errors raised inside the block into messages and exit codes.
 
     Anything else is a bug: it is reported on one line, without a traceback,
-    and exits with ``internal_exit`` (non-zero, so a verification never passes
+    and exits 1 (non-zero, so a verification never passes
     by accident).
     """
     try:
@@ -66,4 +65,4 @@ def reporting(*, json_output: bool = False, internal_exit: int = EXIT_FAILED) ->
         else:
             typer.echo(f"error: {message}", err=True)
             typer.echo("hint: this is a bug in airseal; please report it", err=True)
-        raise typer.Exit(internal_exit) from None
+        raise typer.Exit(EXIT_INTERNAL) from None

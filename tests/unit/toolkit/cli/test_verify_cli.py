@@ -226,3 +226,18 @@ def test_version_and_help() -> None:
     listing = runner.invoke(app, ["--help"])
     assert listing.exit_code == 0
     assert "verify-bundle" in listing.output
+
+
+def test_unexpected_exceptions_fail_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from toolkit.verify import Verifier
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(Verifier, "verify", broken)
+    result = runner.invoke(app, _verify_args(_case("staging-v0.3-happy")))
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        "error: internal error: RuntimeError: boom second line",
+        "hint: this is a bug in airseal; please report it",
+    ]
