@@ -6,8 +6,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.airseal-installed
 VECTORS ?= $(abspath ../shared/vectors)
 export AIRSEAL_VECTORS ?= $(VECTORS)
+# apt-get needs root; use sudo only when not already root.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: all venv lint test demo bench clean
+.PHONY: all venv softhsm lint test demo bench clean
 
 all: test
 
@@ -22,19 +24,29 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# SoftHSM provides the throwaway PKCS#11 tokens of the tests, the demo and
+# `airseal ceremony rehearse`.
+softhsm:
+	@command -v softhsm2-util >/dev/null 2>&1 || { $(SUDO) apt-get update -qq \
+		&& $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq softhsm2; }
+
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: lint
+test: lint softhsm
 	$(VENV)/bin/pytest -q
 
-demo: venv
+demo: venv softhsm
 	$(PY) -m toolkit.demo --vectors "$(AIRSEAL_VECTORS)"
 
-bench: venv
-	@$(PY) tests/bench/verify.py
+# Stdout is JSON lines, one object per benchmark; set-up output and progress
+# go to stderr.
+bench:
+	@$(MAKE) --no-print-directory venv softhsm >&2
+	@set -o pipefail; $(PY) tests/bench/verify.py | $(PY) -m json.tool --compact
+	@set -o pipefail; $(PY) tests/bench/hsm.py | $(PY) -m json.tool --compact
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.hsm import softhsm  # noqa: F401 -- the session SoftHSM fixture
 from toolkit.errors import Check
 
 _DEFAULT_VECTORS = Path(__file__).resolve().parent.parent.parent / "shared" / "vectors"

@@ -1,5 +1,11 @@
 """The ``airseal`` command line (a typer app).
 
+Command groups that live outside ``toolkit`` (the ceremony tool) plug in
+through the ``airseal.commands`` entry point group, so that ``toolkit`` never
+imports them. Plugins are only looked up when the command is not a built-in
+one: entry-point discovery costs milliseconds that ``airseal verify`` should
+not pay.
+
 This package is the one place that turns :class:`~toolkit.errors.Error` into
 messages and exit codes: 0 success, 1 verification failed, 2 bad input or
 usage, 3 environment (missing HSM, unreachable service). Commands import their
@@ -7,6 +13,7 @@ heavy dependencies lazily so that ``airseal verify`` starts fast; like
 ``_verify``, this module keeps real annotation objects for typer.
 """
 
+import sys
 from typing import Annotated
 
 import typer
@@ -46,6 +53,22 @@ def _root(
 _verify.register(app)
 
 
+#: Entry point group of command groups that plug into ``airseal``.
+PLUGIN_GROUP = "airseal.commands"
+
+
+def load_plugins(target: typer.Typer = app) -> None:
+    """Add the command groups registered under :data:`PLUGIN_GROUP`."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=PLUGIN_GROUP):
+        target.add_typer(entry.load(), name=entry.name)
+
+
 def main() -> None:
     """Entry point of the ``airseal`` console script."""
+    builtin = {command.name for command in app.registered_commands}
+    first = sys.argv[1] if len(sys.argv) > 1 else None
+    if first is None or first not in builtin:
+        load_plugins()
     app()
