@@ -38,7 +38,15 @@ lint: venv
 test: lint softhsm
 	$(VENV)/bin/pytest -q
 
+DEMO := .demo
+
+# The demo so far: a root key ceremony rehearsed on throwaway SoftHSM tokens,
+# its outputs checked as a second machine would, then the offline verifier on
+# the public Sigstore vectors.
 demo: venv softhsm
+	rm -rf $(DEMO) && mkdir -p $(DEMO)
+	$(VENV)/bin/airseal ceremony rehearse ceremony/examples/root-ceremony.toml --out $(DEMO)/ceremony
+	$(VENV)/bin/airseal ceremony verify $(DEMO)/ceremony
 	$(PY) -m toolkit.demo --vectors "$(AIRSEAL_VECTORS)"
 
 # Stdout is JSON lines, one object per benchmark; set-up output and progress
@@ -49,4 +57,4 @@ bench:
 	@set -o pipefail; $(PY) tests/bench/hsm.py | $(PY) -m json.tool --compact
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(DEMO) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -34,6 +34,7 @@ from ceremony._staging import TRANSCRIPT, Staging, preflight
 from ceremony.certs import CertificateProfile, IssuedCertificate, build_certificate, random_serial
 from ceremony.config import CeremonyConfig, KeySpec, Purpose
 from ceremony.errors import CeremonyError, CeremonyInterruptedError
+from ceremony.plan import OUTPUT_FILES
 from ceremony.transcript import TranscriptWriter
 from ceremony.trusted_root import build_trusted_root
 from ceremony.tufroot import build_root, sign_root, verify_root
@@ -57,18 +58,8 @@ __all__ = ["OUTPUTS", "CeremonyResult", "TokenTarget", "run_ceremony"]
 
 Mode = Literal["run", "rehearsal"]
 
-#: Every file a completed ceremony leaves in its output directory.
-OUTPUTS: Final = (
-    "root-ca.pem",
-    "intermediate-ca.pem",
-    "tsa-chain.pem",
-    "tlog.pub.pem",
-    "ctlog.pub.pem",
-    "trusted_root.json",
-    "1.root.json",
-    "keys.toml",
-    TRANSCRIPT,
-)
+#: Every file a completed ceremony leaves in its output directory (the plan lists them too).
+OUTPUTS: Final = tuple(name for name, _what in OUTPUT_FILES)
 
 #: Attribute values every ceremony key must show on the token.
 REQUIRED_ATTRIBUTES: Final[Mapping[str, bool]] = {

@@ -25,7 +25,9 @@ do (DER encoding, verification); ``verify_cost_ratio`` = raw / raw_checked is
 the price of checking, ``wrapper_overhead_ratio`` = raw_checked / signer is
 what airseal adds on top (lock, session check, hashing, dispatch).
 
-More sections (the ceremony rehearsal's wall time) plug into :data:`SECTIONS`.
+Section ``rehearse``: the wall time of ``airseal ceremony rehearse`` on
+``ceremony/examples/root-ceremony.toml`` (target <= 15 s), each run a fresh
+process, median of several runs.
 
 Exit status: 0 on success, 2 when SoftHSM is not installed.
 """
@@ -202,9 +204,50 @@ def signing_section(context: Context) -> dict[str, Any]:
     }
 
 
+REHEARSE_TARGET_S = 15.0
+EXAMPLE = ROOT / "ceremony" / "examples" / "root-ceremony.toml"
+
+
+def rehearse_section(context: Context) -> dict[str, Any]:
+    """Wall time of ``airseal ceremony rehearse`` on the example config, process included.
+
+    Each run is a fresh ``airseal`` process (as an operator runs it) creating
+    its own SoftHSM tokens, generating every key, linting and issuing the
+    certificates, and writing and sealing the outputs.
+    """
+    import subprocess
+
+    airseal = str(Path(sys.executable).with_name("airseal"))
+    runs = 3 if context.settings.rounds < 7 else 5
+    times: list[float] = []
+    for index in range(runs):
+        out = context.scratch / f"rehearsal-{index}"
+        started = time.perf_counter()
+        result = subprocess.run(
+            [airseal, "ceremony", "rehearse", str(EXAMPLE), "--out", str(out)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        times.append(time.perf_counter() - started)
+        if result.returncode != 0:
+            raise RuntimeError(f"rehearse failed: {result.stderr.strip()}")
+    median = statistics.median(times)
+    log(f"rehearse: median {median:.3f} s over {runs} runs")
+    return {
+        "config": str(EXAMPLE.relative_to(ROOT)),
+        "runs": runs,
+        "median_s": round(median, 3),
+        "times_s": [round(t, 3) for t in times],
+        "target_s": REHEARSE_TARGET_S,
+        "meets_target": median <= REHEARSE_TARGET_S,
+    }
+
+
 #: Sections in output order: (key in the JSON document, function).
 SECTIONS: list[tuple[str, Callable[[Context], dict[str, Any]]]] = [
     ("signing", signing_section),
+    ("rehearse", rehearse_section),
 ]
 
 
