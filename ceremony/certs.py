@@ -187,17 +187,32 @@ def build_certificate(
         TbsMismatchError: The signed TBS differs from the linted one.
     """
     scheme = issuer_signer.scheme
-    _check_arguments(
-        profile,
-        subject=subject,
-        subject_key=subject_key,
-        issuer=issuer,
-        issuer_key=issuer_key,
-        issuer_signer=issuer_signer,
-        not_before=not_before,
-        not_after=not_after,
-        serial=serial,
-    )
+    # The arguments are checked before anything is built or linted, so a bad
+    # config is reported as such and never reaches the issuer's key.
+    problems: list[str] = []
+    if not 0 < serial < MAX_SERIAL:
+        problems.append("serial number must be positive and below 2**159")
+    if not_before.tzinfo is None or not_after.tzinfo is None:
+        problems.append("validity times must be timezone-aware")
+    elif not not_before < not_after:
+        problems.append(f"not_before {_iso(not_before)} is not before not_after {_iso(not_after)}")
+    if len(subject) == 0:
+        problems.append("subject name must not be empty")
+    if spki_der(issuer_signer.public_key) != spki_der(issuer_key):
+        problems.append(
+            f"the issuer signer's key {issuer_signer.key_id[:16]}… is not the issuer key"
+        )
+    if _key_algorithm(issuer_key) is not scheme.key_algorithm:
+        problems.append(
+            f"the issuer key is not a {scheme.key_algorithm} key as scheme {scheme} needs"
+        )
+    if profile is CertificateProfile.ROOT:
+        if subject != issuer:
+            problems.append("a root certificate's issuer must be its subject")
+        if spki_der(subject_key) != spki_der(issuer_key):
+            problems.append("a root certificate must be signed by its own key")
+    if problems:
+        raise ProfileError(f"cannot build the {profile} certificate: " + "; ".join(problems))
     builder = _tbs_builder(
         profile,
         subject=subject,
@@ -364,45 +379,6 @@ def _pkix_validator() -> Any:
 
 
 # --- building -----------------------------------------------------------------
-
-
-def _check_arguments(
-    profile: CertificateProfile,
-    *,
-    subject: x509.Name,
-    subject_key: PublicKey,
-    issuer: x509.Name,
-    issuer_key: PublicKey,
-    issuer_signer: Signer,
-    not_before: datetime,
-    not_after: datetime,
-    serial: int,
-) -> None:
-    problems: list[str] = []
-    if not 0 < serial < MAX_SERIAL:
-        problems.append("serial number must be positive and below 2**159")
-    if not_before.tzinfo is None or not_after.tzinfo is None:
-        problems.append("validity times must be timezone-aware")
-    elif not not_before < not_after:
-        problems.append(f"not_before {_iso(not_before)} is not before not_after {_iso(not_after)}")
-    if len(subject) == 0:
-        problems.append("subject name must not be empty")
-    if spki_der(issuer_signer.public_key) != spki_der(issuer_key):
-        problems.append(
-            f"the issuer signer's key {issuer_signer.key_id[:16]}… is not the issuer key"
-        )
-    if _key_algorithm(issuer_key) is not issuer_signer.scheme.key_algorithm:
-        problems.append(
-            f"the issuer key is not a {issuer_signer.scheme.key_algorithm} key "
-            f"as scheme {issuer_signer.scheme} needs"
-        )
-    if profile is CertificateProfile.ROOT:
-        if subject != issuer:
-            problems.append("a root certificate's issuer must be its subject")
-        if spki_der(subject_key) != spki_der(issuer_key):
-            problems.append("a root certificate must be signed by its own key")
-    if problems:
-        raise ProfileError(f"cannot build the {profile} certificate: " + "; ".join(problems))
 
 
 def _key_algorithm(key: PublicKey) -> KeyAlgorithm | None:

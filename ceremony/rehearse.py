@@ -74,8 +74,9 @@ def rehearse(
                 handle.write(pins[name])
             uri = f"pkcs11:token={quote(token.label, safe='')}?pin-source={quote(str(pin_file))}"
             targets[name] = TokenTarget(name, uri, token.label, serial=None)
-        # SoftHSM reads its config once, when the module is first loaded.
-        os.environ.update(hsm.env())
+        # SoftHSM reads its config once, when the module is loaded: activate()
+        # points this process at the new tokens (re-initialising if needed).
+        hsm.activate()
         return run_ceremony(
             config,
             out=out,

@@ -158,6 +158,11 @@ def run_ceremony(
     try:
         with _signals_as_errors():
             outputs = engine.run(module_path, tokens, softhsm2_conf)
+    except KeyboardInterrupt:
+        # Ctrl-C becomes an ordinary, reported failure with exit 3.
+        interrupted = CeremonyInterruptedError("stopped by Ctrl-C")
+        engine.abort(interrupted)
+        raise interrupted from None
     except BaseException as exc:
         engine.abort(exc)
         raise
@@ -171,7 +176,7 @@ def _signals_as_errors() -> Iterator[None]:
     """Turn SIGTERM into an exception so an orderly abort is recorded."""
 
     def _handler(signum: int, _frame: FrameType | None) -> None:
-        raise CeremonyInterruptedError(f"stopped by signal {signal.Signals(signum).name}")
+        raise CeremonyInterruptedError(f"stopped by {signal.Signals(signum).name}")
 
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -224,8 +229,6 @@ class _Engine:
         """Record where the ceremony stopped and set partial outputs aside."""
         if isinstance(exc, Error):
             message, kind = exc.message, type(exc).__name__
-        elif isinstance(exc, KeyboardInterrupt):
-            message, kind = "interrupted (Ctrl-C)", "KeyboardInterrupt"
         else:
             message, kind = f"{type(exc).__name__}: {exc}", "InternalError"
         try:

@@ -217,22 +217,29 @@ def _check_chain(what: str, chain: Sequence[x509.Certificate]) -> None:
             f"got {len(chain)}"
         )
     for i, (cert, issuer) in enumerate(itertools.pairwise(chain)):
-        try:
-            cert.verify_directly_issued_by(issuer)
-        except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+        if not _issued_by(cert, issuer):
             raise TrustedRootError(
                 f"the {what} chain is not leaf first: certificate {i} "
                 f"({cert.subject.rfc4514_string()!r}) is not issued by certificate {i + 1} "
                 f"({issuer.subject.rfc4514_string()!r})"
-            ) from None
+            )
     root = chain[-1]
-    try:
-        root.verify_directly_issued_by(root)
-    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+    if not _issued_by(root, root):
         raise TrustedRootError(
             f"the {what} chain does not end in a self-signed root "
             f"(last: {root.subject.rfc4514_string()!r})"
-        ) from None
+        )
+
+
+def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Whether ``issuer``'s key signed ``cert`` and the names chain."""
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+        # ValueError/TypeError: the names do not chain, or the key cannot
+        # check this signature; for the chain it all means "not issued by".
+        return False
+    return True
 
 
 def _time_range(what: str, valid: Validity) -> TimeRange:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -255,14 +256,28 @@ def test_private_bytes_only_for_software_keys(case: tuple[str, Signer]) -> None:
             key.private_numbers()
 
 
+def _race(work: Callable[[int], None], threads: int = 8) -> None:
+    """Run ``work(0)`` … ``work(threads - 1)`` in threads released at once, and wait for all."""
+    # The barrier lines the threads up so that their PKCS#11 calls overlap.
+    barrier = threading.Barrier(threads)
+
+    def start(thread: int) -> None:
+        barrier.wait()
+        work(thread)
+
+    running = [threading.Thread(target=start, args=(n,)) for n in range(threads)]
+    for thread in running:
+        thread.start()
+    for thread in running:
+        thread.join()
+
+
 def test_concurrent_signing_from_threads(signer: Signer) -> None:
     # 8 threads, 200 signatures. python-pkcs11 + SoftHSM segfault without
     # the process-wide lock; with it every signature must be valid.
     failures: list[str] = []
-    barrier = threading.Barrier(8)
 
     def work(thread: int) -> None:
-        barrier.wait()
         for i in range(25):
             data = f"thread {thread} message {i}".encode()
             try:
@@ -272,11 +287,7 @@ def test_concurrent_signing_from_threads(signer: Signer) -> None:
             except Exception as exc:  # collected and reported below
                 failures.append(f"{thread}/{i}: {exc!r}")
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _race(work)
     assert failures == []
 
 
@@ -309,10 +320,8 @@ def test_mixed_token_keys_from_threads(softhsm: TestHSM) -> None:
     few hundred calls); with it, all 200 signatures must be valid.
     """
     failures: list[str] = []
-    barrier = threading.Barrier(8)
 
     def work(thread: int) -> None:
-        barrier.wait()
         signer: Pkcs11Signer | None = None
         for i in range(25):
             scheme = SCHEMES[(thread + i) % len(SCHEMES)]
@@ -327,11 +336,7 @@ def test_mixed_token_keys_from_threads(softhsm: TestHSM) -> None:
 
     for scheme in SCHEMES:  # generate the keys before the threads race
         softhsm.contract_key(scheme.key_algorithm)
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _race(work)
     assert failures == []
 
 

@@ -445,7 +445,10 @@ def test_killed_mid_run_leaves_a_transcript_that_says_where(tmp_path: Path) -> N
     assert "interrupted" in again.stderr and "out.staging" in again.stderr
 
 
-def test_sigterm_records_an_abort(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("signum", "name"), [(signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "Ctrl-C")]
+)
+def test_stop_signal_records_an_abort(tmp_path: Path, signum: int, name: str) -> None:
     tokens = Tokens(tmp_path)
     process = subprocess.Popen(
         [AIRSEAL, "ceremony", "run", str(tokens.config)],
@@ -456,10 +459,10 @@ def test_sigterm_records_an_abort(tmp_path: Path) -> None:
     )
     transcript = tokens.out.with_name("out.staging") / "transcript.jsonl"
     _wait_for(lambda: transcript.exists() and b'"step":"certificate"' in transcript.read_bytes())
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(signum)
     _stdout, stderr = process.communicate(timeout=30)
     assert process.returncode == 3, stderr
-    assert "SIGTERM" in stderr
+    assert f"error: stopped by {name}" in stderr
     _assert_nothing_in_place(tokens)
     assert _abort_record(tokens)["during"] == "after certificate:root"
 

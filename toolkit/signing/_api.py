@@ -22,6 +22,7 @@ __all__ = [
     "PublicKey",
     "Scheme",
     "Signer",
+    "SignerBase",
     "spki_der",
     "spki_sha256",
 ]
@@ -156,3 +157,47 @@ class Signer(Protocol):
         serialisation raise.
         """
         ...
+
+
+class SignerBase:
+    """The key facts of a :class:`Signer`, kept the same way by every implementation.
+
+    The software and the PKCS#11 signer derive from it, so the protocol's
+    ``scheme``, ``public_key`` and ``key_id`` (and ``algorithm``) read alike;
+    each adds ``sign`` and ``private_key`` for where its key lives.
+
+    Args:
+        algorithm: The kind of key.
+        scheme: The signing scheme, already checked against ``algorithm`` by
+            the caller with ``_crypto.check_scheme`` (``_crypto`` imports this
+            module, so the check cannot be made here).
+        public_key: The public half of the key.
+    """
+
+    __slots__ = ("_algorithm", "_key_id", "_public_key", "_scheme")
+
+    def __init__(self, algorithm: KeyAlgorithm, scheme: Scheme, public_key: PublicKey) -> None:
+        self._algorithm = algorithm
+        self._scheme = scheme
+        self._public_key = public_key
+        self._key_id = spki_sha256(public_key)
+
+    @property
+    def algorithm(self) -> KeyAlgorithm:
+        """The kind of key."""
+        return self._algorithm
+
+    @property
+    def scheme(self) -> Scheme:
+        """The signing scheme."""
+        return self._scheme
+
+    @property
+    def public_key(self) -> PublicKey:
+        """The public half of the key."""
+        return self._public_key
+
+    @property
+    def key_id(self) -> str:
+        """Hex SHA-256 of the DER SubjectPublicKeyInfo."""
+        return self._key_id

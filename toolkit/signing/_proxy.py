@@ -12,7 +12,7 @@ deep-copy it; a proxy is a handle, so both return the proxy itself.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, Self
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
@@ -61,7 +61,36 @@ def _refuse(ops: TokenKeyOperations, what: str) -> UsageError:
     )
 
 
-class TokenEllipticCurvePrivateKey(ec.EllipticCurvePrivateKey):
+class _TokenKey:
+    """What the three proxies share, whatever the kind of key.
+
+    Listed before the cryptography ABC in each proxy's bases, so that its
+    methods are the ones that fill the ABC's abstract ``private_bytes``,
+    ``__copy__`` and ``__deepcopy__``.
+    """
+
+    _ops: TokenKeyOperations
+
+    def private_bytes(
+        self,
+        encoding: serialization.Encoding,
+        format: serialization.PrivateFormat,
+        encryption_algorithm: serialization.KeySerializationEncryption,
+    ) -> bytes:
+        """Refused: the private value stays on the token."""
+        raise _refuse(self._ops, "serialising the private key")
+
+    def __copy__(self) -> Self:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Self:
+        return self
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._ops.describe()}>"
+
+
+class TokenEllipticCurvePrivateKey(_TokenKey, ec.EllipticCurvePrivateKey):
     """An ECDSA token key as a cryptography ``EllipticCurvePrivateKey``."""
 
     def __init__(self, ops: TokenKeyOperations, public_key: ec.EllipticCurvePublicKey) -> None:
@@ -99,26 +128,8 @@ class TokenEllipticCurvePrivateKey(ec.EllipticCurvePrivateKey):
         """Refused: the private value stays on the token."""
         raise _refuse(self._ops, "reading the private numbers")
 
-    def private_bytes(
-        self,
-        encoding: serialization.Encoding,
-        format: serialization.PrivateFormat,
-        encryption_algorithm: serialization.KeySerializationEncryption,
-    ) -> bytes:
-        """Refused: the private value stays on the token."""
-        raise _refuse(self._ops, "serialising the private key")
 
-    def __copy__(self) -> TokenEllipticCurvePrivateKey:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, object]) -> TokenEllipticCurvePrivateKey:
-        return self
-
-    def __repr__(self) -> str:
-        return f"<TokenEllipticCurvePrivateKey {self._ops.describe()}>"
-
-
-class TokenEd25519PrivateKey(ed25519.Ed25519PrivateKey):
+class TokenEd25519PrivateKey(_TokenKey, ed25519.Ed25519PrivateKey):
     """An Ed25519 token key as a cryptography ``Ed25519PrivateKey``."""
 
     def __init__(self, ops: TokenKeyOperations, public_key: ed25519.Ed25519PublicKey) -> None:
@@ -133,30 +144,12 @@ class TokenEd25519PrivateKey(ed25519.Ed25519PrivateKey):
         """Sign with pure Ed25519 (CKM_EDDSA) on the token."""
         return self._ops.sign_eddsa(bytes(data))
 
-    def private_bytes(
-        self,
-        encoding: serialization.Encoding,
-        format: serialization.PrivateFormat,
-        encryption_algorithm: serialization.KeySerializationEncryption,
-    ) -> bytes:
-        """Refused: the private value stays on the token."""
-        raise _refuse(self._ops, "serialising the private key")
-
     def private_bytes_raw(self) -> bytes:
         """Refused: the private value stays on the token."""
         raise _refuse(self._ops, "serialising the private key")
 
-    def __copy__(self) -> TokenEd25519PrivateKey:
-        return self
 
-    def __deepcopy__(self, memo: dict[int, object]) -> TokenEd25519PrivateKey:
-        return self
-
-    def __repr__(self) -> str:
-        return f"<TokenEd25519PrivateKey {self._ops.describe()}>"
-
-
-class TokenRSAPrivateKey(rsa.RSAPrivateKey):
+class TokenRSAPrivateKey(_TokenKey, rsa.RSAPrivateKey):
     """An RSA token key as a cryptography ``RSAPrivateKey``."""
 
     def __init__(self, ops: TokenKeyOperations, public_key: rsa.RSAPublicKey) -> None:
@@ -190,21 +183,3 @@ class TokenRSAPrivateKey(rsa.RSAPrivateKey):
     def private_numbers(self) -> rsa.RSAPrivateNumbers:
         """Refused: the private value stays on the token."""
         raise _refuse(self._ops, "reading the private numbers")
-
-    def private_bytes(
-        self,
-        encoding: serialization.Encoding,
-        format: serialization.PrivateFormat,
-        encryption_algorithm: serialization.KeySerializationEncryption,
-    ) -> bytes:
-        """Refused: the private value stays on the token."""
-        raise _refuse(self._ops, "serialising the private key")
-
-    def __copy__(self) -> TokenRSAPrivateKey:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, object]) -> TokenRSAPrivateKey:
-        return self
-
-    def __repr__(self) -> str:
-        return f"<TokenRSAPrivateKey {self._ops.describe()}>"

@@ -45,7 +45,7 @@ from pkcs11.constants import Attribute, MechanismFlag, ObjectClass, TokenFlag
 from pkcs11.mechanisms import MGF, KeyType, Mechanism
 
 from toolkit.errors import HSMError, UsageError
-from toolkit.signing._api import KeyAlgorithm, PrivateKey, PublicKey, Scheme, spki_sha256
+from toolkit.signing._api import KeyAlgorithm, PrivateKey, PublicKey, Scheme, SignerBase
 from toolkit.signing._crypto import RSA_PSS_SALT_LENGTH, check_scheme
 from toolkit.signing._pin import module_path, resolve_pin
 from toolkit.signing._proxy import (
@@ -737,7 +737,7 @@ def key_attributes(signer: Pkcs11Signer) -> dict[str, bool]:
     return result
 
 
-class Pkcs11Signer:
+class Pkcs11Signer(SignerBase):
     """A :class:`~toolkit.signing.Signer` whose private key is on a PKCS#11 token.
 
     Open one with :meth:`open` or create the key with :func:`generate_key`.
@@ -765,15 +765,12 @@ class Pkcs11Signer:
         object_id: bytes,
         uri: Pkcs11Uri,
     ) -> None:
+        super().__init__(algorithm, check_scheme(algorithm, scheme), public_key)
         self._session = session
         self._private = private
-        self._public_key = public_key
-        self._algorithm = algorithm
-        self._scheme = check_scheme(algorithm, scheme)
         self._label = label
         self._object_id = object_id
         self._uri = uri
-        self._key_id = spki_sha256(public_key)
         self._proxy: PrivateKey | None = None
         # Built once: sign() runs thousands of times a second for a log or a TSA.
         hash_algorithm = self._scheme.hash
@@ -912,22 +909,7 @@ class Pkcs11Signer:
             uri=uri,
         )
 
-    # -- the Signer protocol -------------------------------------------------------
-
-    @property
-    def scheme(self) -> Scheme:
-        """The signing scheme."""
-        return self._scheme
-
-    @property
-    def public_key(self) -> PublicKey:
-        """The public half of the key."""
-        return self._public_key
-
-    @property
-    def key_id(self) -> str:
-        """Hex SHA-256 of the DER SubjectPublicKeyInfo."""
-        return self._key_id
+    # -- the Signer protocol (scheme, public_key and key_id: SignerBase) -----------
 
     def sign(self, data: bytes) -> bytes:
         """Sign the whole message ``data`` on the token and check the signature.
@@ -961,12 +943,7 @@ class Pkcs11Signer:
                 self._proxy = TokenRSAPrivateKey(self, public)
         return self._proxy
 
-    # -- more about the key --------------------------------------------------------
-
-    @property
-    def algorithm(self) -> KeyAlgorithm:
-        """The kind of key."""
-        return self._algorithm
+    # -- more about the key (algorithm: SignerBase) --------------------------------
 
     @property
     def label(self) -> str:

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from toolkit.errors import EnvironmentSetupError, FormatError, UsageError
-from toolkit.signing._api import KeyAlgorithm, PrivateKey, PublicKey, Scheme, spki_sha256
+from toolkit.signing._api import KeyAlgorithm, PrivateKey, Scheme, SignerBase
 from toolkit.signing._crypto import check_scheme, key_algorithm_of, rsa_padding, verify_signature
 
 __all__ = ["SoftwareSigner"]
@@ -25,7 +25,7 @@ __all__ = ["SoftwareSigner"]
 _RSA_EXPONENT = 65537
 
 
-class SoftwareSigner:
+class SoftwareSigner(SignerBase):
     """A :class:`~toolkit.signing.Signer` over a cryptography private key.
 
     Args:
@@ -38,14 +38,12 @@ class SoftwareSigner:
             is for another kind of key.
     """
 
-    __slots__ = ("_algorithm", "_key", "_key_id", "_public_key", "_scheme")
+    __slots__ = ("_key",)
 
     def __init__(self, key: PrivateKey, scheme: Scheme | None = None) -> None:
-        self._algorithm = key_algorithm_of(key)
-        self._scheme = check_scheme(self._algorithm, scheme)
+        algorithm = key_algorithm_of(key)
+        super().__init__(algorithm, check_scheme(algorithm, scheme), key.public_key())
         self._key = key
-        self._public_key: PublicKey = key.public_key()
-        self._key_id = spki_sha256(self._public_key)
 
     @classmethod
     def generate(cls, algorithm: KeyAlgorithm, scheme: Scheme | None = None) -> SoftwareSigner:
@@ -137,26 +135,6 @@ class SoftwareSigner:
         return self._key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
         )
-
-    @property
-    def algorithm(self) -> KeyAlgorithm:
-        """The kind of key."""
-        return self._algorithm
-
-    @property
-    def scheme(self) -> Scheme:
-        """The signing scheme."""
-        return self._scheme
-
-    @property
-    def public_key(self) -> PublicKey:
-        """The public half of the key."""
-        return self._public_key
-
-    @property
-    def key_id(self) -> str:
-        """Hex SHA-256 of the DER SubjectPublicKeyInfo."""
-        return self._key_id
 
     def sign(self, data: bytes) -> bytes:
         """Sign the whole message ``data`` with the scheme, and check the result.

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import NameOID
 
+from ceremony import certs
 from ceremony.certs import CertificateProfile, IssuedCertificate, build_certificate, random_serial
 from toolkit.signing._api import KeyAlgorithm, PrivateKey, PublicKey, Scheme, spki_der
 
@@ -173,41 +174,33 @@ def build_pki(
 ) -> Pki:
     root_signer = LocalSigner.generate(Scheme.ECDSA_P384_SHA384)
     root_name = name("Airseal Test Root CA")
-    root = build_certificate(
-        CertificateProfile.ROOT,
-        subject=root_name,
-        subject_key=root_signer.public_key,
-        issuer=root_name,
-        issuer_key=root_signer.public_key,
-        issuer_signer=root_signer,
-        not_before=T0,
-        not_after=ROOT_END,
-        serial=random_serial(),
-    )
+
+    # The root key issues all three, its own certificate included.
+    def issue(
+        profile: CertificateProfile,
+        subject: x509.Name,
+        subject_signer: LocalSigner,
+        not_after: datetime = LEAF_END,
+    ) -> IssuedCertificate:
+        return build_certificate(
+            profile,
+            subject=subject,
+            subject_key=subject_signer.public_key,
+            issuer=root_name,
+            issuer_key=root_signer.public_key,
+            issuer_signer=root_signer,
+            not_before=T0,
+            not_after=not_after,
+            serial=random_serial(),
+        )
+
+    root = issue(CertificateProfile.ROOT, root_name, root_signer, not_after=ROOT_END)
     intermediate_signer = LocalSigner.generate(intermediate_scheme)
-    intermediate = build_certificate(
-        CertificateProfile.INTERMEDIATE,
-        subject=name("Airseal Test Intermediate CA"),
-        subject_key=intermediate_signer.public_key,
-        issuer=root_name,
-        issuer_key=root_signer.public_key,
-        issuer_signer=root_signer,
-        not_before=T0,
-        not_after=LEAF_END,
-        serial=random_serial(),
+    intermediate = issue(
+        CertificateProfile.INTERMEDIATE, name("Airseal Test Intermediate CA"), intermediate_signer
     )
     tsa_signer = LocalSigner.generate(tsa_scheme)
-    tsa = build_certificate(
-        CertificateProfile.TSA,
-        subject=name("Airseal Test TSA"),
-        subject_key=tsa_signer.public_key,
-        issuer=root_name,
-        issuer_key=root_signer.public_key,
-        issuer_signer=root_signer,
-        not_before=T0,
-        not_after=LEAF_END,
-        serial=random_serial(),
-    )
+    tsa = issue(CertificateProfile.TSA, name("Airseal Test TSA"), tsa_signer)
     return Pki(root_signer, root, intermediate_signer, intermediate, tsa_signer, tsa)
 
 
@@ -226,20 +219,7 @@ def code_signing_leaf(pki: Pki) -> x509.Certificate:
         .add_extension(
             x509.SubjectAlternativeName([x509.RFC822Name("dev@example.org")]), critical=True
         )
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(certs._key_usage(digital_signature=True), critical=True)
         .add_extension(
             x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CODE_SIGNING]), critical=False
         )

@@ -42,19 +42,31 @@ def keys() -> Keys:
     )
 
 
-def _root(keys: Keys, threshold: int, n: int = 3) -> Metadata[Root]:
+def _root_arguments(keys: Keys, **changes: Any) -> dict[str, Any]:
+    """``build_root``'s arguments: the custodians 2 of 3 for root, the online key elsewhere."""
     online = [keys.online.public_key]
+    arguments: dict[str, Any] = {
+        "root_keys": [s.public_key for s in keys.custodians],
+        "root_threshold": 2,
+        "targets_keys": online,
+        "targets_threshold": 1,
+        "snapshot_keys": online,
+        "snapshot_threshold": 1,
+        "timestamp_keys": online,
+        "timestamp_threshold": 1,
+        "expires": EXPIRES,
+        "consistent_snapshot": True,
+    }
+    return arguments | changes
+
+
+def _root(keys: Keys, threshold: int, n: int = 3) -> Metadata[Root]:
     return build_root(
-        root_keys=[s.public_key for s in keys.custodians[:n]],
-        root_threshold=threshold,
-        targets_keys=online,
-        targets_threshold=1,
-        snapshot_keys=online,
-        snapshot_threshold=1,
-        timestamp_keys=online,
-        timestamp_threshold=1,
-        expires=EXPIRES,
-        consistent_snapshot=True,
+        **_root_arguments(
+            keys,
+            root_keys=[s.public_key for s in keys.custodians[:n]],
+            root_threshold=threshold,
+        )
     )
 
 
@@ -261,40 +273,14 @@ def test_version_and_type_are_checked(keys: Keys) -> None:
 def test_build_root_refuses_impossible_roots(
     keys: Keys, changes: dict[str, Any], message: str
 ) -> None:
-    online = [keys.online.public_key]
-    kwargs: dict[str, Any] = {
-        "root_keys": [s.public_key for s in keys.custodians],
-        "root_threshold": 2,
-        "targets_keys": online,
-        "targets_threshold": 1,
-        "snapshot_keys": online,
-        "snapshot_threshold": 1,
-        "timestamp_keys": online,
-        "timestamp_threshold": 1,
-        "expires": EXPIRES,
-        "consistent_snapshot": True,
-    }
-    kwargs.update(changes)
     with pytest.raises(TufRootError, match=message):
-        build_root(**kwargs)
+        build_root(**_root_arguments(keys, **changes))
 
 
 def test_build_root_refuses_a_key_listed_twice(keys: Keys) -> None:
     key = keys.custodians[0].public_key
-    online = [keys.online.public_key]
     with pytest.raises(TufRootError, match="role root lists the same key more than once"):
-        build_root(
-            root_keys=[key, key],
-            root_threshold=1,
-            targets_keys=online,
-            targets_threshold=1,
-            snapshot_keys=online,
-            snapshot_threshold=1,
-            timestamp_keys=online,
-            timestamp_threshold=1,
-            expires=EXPIRES,
-            consistent_snapshot=True,
-        )
+        build_root(**_root_arguments(keys, root_keys=[key, key], root_threshold=1))
 
 
 def test_verify_root_refuses_unreachable_role_thresholds(keys: Keys) -> None:
