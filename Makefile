@@ -9,7 +9,7 @@ export AIRSEAL_VECTORS ?= $(VECTORS)
 # apt-get needs root; use sudo only when not already root.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: all venv softhsm lint test demo bench clean
+.PHONY: all venv softhsm postgres lint test demo bench clean
 
 all: test
 
@@ -30,12 +30,19 @@ softhsm:
 	@command -v softhsm2-util >/dev/null 2>&1 || { $(SUDO) apt-get update -qq \
 		&& $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq softhsm2; }
 
+# PostgreSQL binaries for the log's shared-storage tests: each test session
+# runs a throwaway cluster of its own (tests/support/postgres.py), so no
+# service needs to run. Debian's package installs /usr/lib/postgresql/<v>/bin.
+postgres:
+	@compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || { $(SUDO) apt-get update -qq \
+		&& $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
+
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: lint softhsm
+test: lint softhsm postgres
 	$(VENV)/bin/pytest -q
 
 DEMO := .demo
@@ -52,9 +59,11 @@ demo: venv softhsm
 # Stdout is JSON lines, one object per benchmark; set-up output and progress
 # go to stderr.
 bench:
-	@$(MAKE) --no-print-directory venv softhsm >&2
+	@$(MAKE) --no-print-directory venv softhsm postgres >&2
 	@set -o pipefail; $(PY) tests/bench/verify.py | $(PY) -m json.tool --compact
 	@set -o pipefail; $(PY) tests/bench/hsm.py | $(PY) -m json.tool --compact
+	@set -o pipefail; $(PY) tests/bench/log_storage.py | $(PY) -m json.tool --compact
+	@set -o pipefail; $(PY) tests/bench/log.py | $(PY) -m json.tool --compact
 
 clean:
 	rm -rf $(VENV) $(DEMO) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.support.hsm import softhsm  # noqa: F401 -- the session SoftHSM fixture
+from tests.support.postgres import fresh_postgres_dsn, postgres_cluster, postgres_dsn  # noqa: F401
 from toolkit.errors import Check
 
 _DEFAULT_VECTORS = Path(__file__).resolve().parent.parent.parent / "shared" / "vectors"

@@ -19,7 +19,7 @@ from typing import Annotated
 import typer
 
 from toolkit import __version__
-from toolkit.cli import _verify
+from toolkit.cli import _log, _serve, _verify
 
 __all__ = ["app", "main"]
 
@@ -51,6 +51,8 @@ def _root(
 
 
 _verify.register(app)
+_log.register(app)
+_serve.register(app)
 
 
 #: Entry point group of command groups that plug into ``airseal``.
@@ -65,10 +67,21 @@ def load_plugins(target: typer.Typer = app) -> None:
         target.add_typer(entry.load(), name=entry.name)
 
 
+def _builtin_names(target: typer.Typer = app) -> set[str]:
+    """Names of the built-in commands and command groups of ``target``.
+
+    Groups count too (``airseal log`` is one): any name missing here costs the
+    entry-point lookup, and loads every plugin, on each start.
+    """
+    names = {command.name for command in target.registered_commands}
+    names |= {group.name for group in target.registered_groups}
+    return {name for name in names if isinstance(name, str)}
+
+
 def main() -> None:
     """Entry point of the ``airseal`` console script."""
-    builtin = {command.name for command in app.registered_commands}
     first = sys.argv[1] if len(sys.argv) > 1 else None
-    if first is None or first not in builtin:
+    # Computed before any plugin is added, so plugins never count as built-in.
+    if first is None or first not in _builtin_names():
         load_plugins()
     app()

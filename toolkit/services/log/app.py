@@ -1,0 +1,402 @@
+"""The log's HTTP edge: the Rekor v2 write API and the C2SP tlog-tiles read API.
+
+Routes (Starlette; the POST path is a raw ASGI endpoint in front of it):
+
+* ``POST /api/v2/log/entries`` -- a ``hashedRekordRequestV002``; answers 201
+  with a ``TransparencyLogEntry`` once the checkpoint covering the entry is
+  durable (a duplicate gets the existing entry, proven against the current
+  checkpoint). 503 with ``Retry-After`` when the pool is full. A log in v1
+  mode records Rekor v1 ``hashedrekord`` 0.0.1 bodies and adds
+  ``integratedTime`` and an inclusion promise (SET) to the answer.
+* ``GET /checkpoint``, ``GET /tile/<L>/<N>[.p/<W>]``,
+  ``GET /tile/entries/<N>[.p/<W>]`` -- the signed checkpoint and the tiles.
+* ``GET /healthz`` and ``GET /metrics`` (Prometheus text format).
+
+Every error is an RFC 9457 ``application/problem+json`` document: malformed
+requests get 4xx from :mod:`.hashedrekord`, unknown paths 404, a log that
+cannot take entries 503; an unexpected exception gets a bare 500 problem,
+never a traceback (the server log gets one line naming the exception type).
+The POST path is kept lean -- it bypasses Starlette's routing and middleware,
+uses no validation framework and writes the response JSON directly -- because
+it runs thousands of times a second on one core.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from typing import Any, Final
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from toolkit.encoding import b64encode
+from toolkit.errors import FormatError, UsageError
+from toolkit.services.log.engine import (
+    Accepted,
+    LogEngine,
+    LogUnavailableError,
+    PoolFullError,
+)
+from toolkit.services.log.hashedrekord import (
+    MAX_REQUEST_BYTES,
+    PROBLEM_BASE,
+    RequestError,
+    parse_request,
+)
+from toolkit.services.log.storage import StorageError
+
+__all__ = ["ENTRIES_PATH", "create_app"]
+
+#: Where clients POST entries (Rekor v2).
+ENTRIES_PATH: Final = "/api/v2/log/entries"
+
+_PROBLEM_JSON: Final = "application/problem+json"
+_FULL_TILE_CACHE: Final = "public, max-age=31536000, immutable"
+# A partial tile never changes either, but it is superseded quickly; caches
+# should not keep it long.
+_PARTIAL_TILE_CACHE: Final = "public, max-age=60"
+_KIND_VERSION: Final = '{"kind":"hashedrekord","version":"0.0.2"}'
+# v1 mode records Rekor v1 bodies: the only kind a SET lends a time to.
+_KIND_VERSION_V1: Final = '{"kind":"hashedrekord","version":"0.0.1"}'
+
+_log = logging.getLogger("airseal.log")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+def _problem(
+    status: int, slug: str, title: str, detail: str, headers: Mapping[str, str] | None = None
+) -> Response:
+    body = json.dumps(
+        {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail},
+        ensure_ascii=False,
+    ).encode("utf-8")
+    return Response(body, status, headers=headers, media_type=_PROBLEM_JSON)
+
+
+class _Metrics:
+    """HTTP-level counters; the engine keeps its own."""
+
+    def __init__(self) -> None:
+        self.rejections: dict[str, int] = {}
+
+    def reject(self, reason: str) -> None:
+        self.rejections[reason] = self.rejections.get(reason, 0) + 1
+
+
+_ENGINE_METRICS: Final = (
+    ("submissions", "counter", "submissions_total", "Entries submitted to the sequencer."),
+    ("duplicates", "counter", "duplicates_total", "Submissions answered with an existing entry."),
+    ("integrated", "counter", "integrated_total", "Entries integrated into the tree."),
+    ("rounds", "counter", "rounds_total", "Sequencing rounds completed."),
+    ("round_errors", "counter", "round_errors_total", "Sequencing rounds that failed."),
+    ("tree_size", "gauge", "tree_size", "Size of the current checkpoint."),
+    ("pending", "gauge", "pending", "Submissions not yet answered (waiting or in a round)."),
+    ("halted", "gauge", "halted", "1 when the log stopped after an integrity fault."),
+)
+
+
+def _prometheus(engine: LogEngine, metrics: _Metrics) -> str:
+    values = engine.metrics()
+    lines: list[str] = []
+
+    def family(name: str, kind: str, help_text: str) -> str:
+        full = f"airseal_log_{name}"
+        lines.append(f"# HELP {full} {help_text}")
+        lines.append(f"# TYPE {full} {kind}")
+        return full
+
+    for key, kind, name, help_text in _ENGINE_METRICS:
+        full = family(name, kind, help_text)
+        lines.append(f"{full} {values[key]:g}")
+    full = family("round_seconds", "summary", "Duration of sequencing rounds.")
+    lines.append(f"{full}_sum {values['round_seconds_sum']:.6f}")
+    lines.append(f"{full}_count {values['round_seconds_count']:g}")
+    full = family("batch_entries", "summary", "Entries per sequencing round.")
+    lines.append(f"{full}_sum {values['batch_entries_sum']:g}")
+    lines.append(f"{full}_count {values['round_seconds_count']:g}")
+    full = family("rejections_total", "counter", "Submissions refused, by reason.")
+    rejections = dict(metrics.rejections)
+    rejections.setdefault("pool-full", 0)
+    for reason in sorted(rejections):
+        lines.append(f'{full}{{reason="{reason}"}} {rejections[reason]}')
+    return "\n".join(lines) + "\n"
+
+
+class _LogApp(Starlette):
+    """A Starlette app with a lean POST path that never lets an exception escape.
+
+    ``POST /api/v2/log/entries`` goes straight to its raw ASGI endpoint,
+    skipping Starlette's middleware and routing, which would cost a fair share
+    of the request's time at thousands of requests a second. Everything else
+    takes the usual path.
+
+    Starlette's error middleware answers an unexpected exception with the 500
+    handler, then re-raises it for the server to log with a traceback (and
+    uvicorn drops the connection). Here it is logged on one line instead.
+    """
+
+    def __init__(self, entries: _EntriesEndpoint, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._entries = entries
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        if scope["path"] == ENTRIES_PATH and scope["method"] == "POST":
+            await self._entries(scope, receive, send)
+            return
+        try:
+            await super().__call__(scope, receive, send)
+        except Exception as exc:  # already answered with a 500 problem
+            _log_internal(scope, exc)
+
+
+def _log_internal(scope: Scope, exc: BaseException) -> None:
+    _log.error(
+        "internal error on %s %s: %s", scope.get("method"), scope.get("path"), type(exc).__name__
+    )
+
+
+_Reply = tuple[int, list[tuple[bytes, bytes]], bytes]
+_JSON_HEADERS: Final = [(b"content-type", b"application/json")]
+_PROBLEM_HEADERS: Final = [(b"content-type", _PROBLEM_JSON.encode())]
+
+
+def _problem_reply(
+    status: int, slug: str, title: str, detail: str, retry_after: int | None = None
+) -> _Reply:
+    body = json.dumps(
+        {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail},
+        ensure_ascii=False,
+    ).encode("utf-8")
+    headers = list(_PROBLEM_HEADERS)
+    if retry_after is not None:
+        headers.append((b"retry-after", str(retry_after).encode()))
+    return status, headers, body
+
+
+class _EntriesEndpoint:
+    """``POST /api/v2/log/entries`` as a raw ASGI app: parse, submit, answer.
+
+    Args:
+        engine: The log engine.
+        metrics: Where rejections are counted.
+        v1_mode: Record ``hashedrekord`` 0.0.1 bodies and answer
+            ``integratedTime`` and the SET too.
+    """
+
+    def __init__(self, engine: LogEngine, metrics: _Metrics, v1_mode: bool) -> None:
+        self._engine = engine
+        self._metrics = metrics
+        self._v1_mode = v1_mode
+        self._log_id = b64encode(engine.log_id)
+        self._kind_version = _KIND_VERSION_V1 if v1_mode else _KIND_VERSION
+        self._envelope: tuple[bytes, str] = (b"", "")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            status, headers, body = await self._handle(scope, receive)
+        except Exception as exc:  # the last line of defence: a bare 500 problem
+            _log_internal(scope, exc)
+            status, headers, body = _problem_reply(
+                500, "internal-error", "Internal error", "the log failed unexpectedly"
+            )
+        headers = [*headers, (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    def _reject(
+        self, status: int, slug: str, title: str, detail: str, retry_after: int | None = None
+    ) -> _Reply:
+        self._metrics.reject(slug)
+        return _problem_reply(status, slug, title, detail, retry_after)
+
+    async def _handle(self, scope: Scope, receive: Receive) -> _Reply:
+        content_type: bytes | None = None
+        declared: bytes | None = None
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value
+            elif name == b"content-length":
+                declared = value
+        if content_type is not None:
+            media_type = content_type.partition(b";")[0].strip().lower()
+            if media_type != b"application/json":
+                shown = media_type[:60].decode("latin-1")
+                return self._reject(
+                    415,
+                    "unsupported-media-type",
+                    "Unsupported media type",
+                    f"send application/json, not {shown!r}",
+                )
+        if declared is not None and declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
+            return self._too_large(int(declared))
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                # The client went away; nobody reads the answer.
+                return 400, [], b""
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_REQUEST_BYTES:
+                return self._too_large(size)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        try:
+            entry = parse_request(b"".join(chunks), v1=self._v1_mode).entry()
+        except RequestError as exc:
+            self._metrics.reject(exc.slug)
+            body = json.dumps(exc.to_problem(), ensure_ascii=False).encode("utf-8")
+            return exc.status, list(_PROBLEM_HEADERS), body
+        try:
+            accepted = await self._engine.submit(entry)
+        except PoolFullError as exc:
+            return self._reject(503, "pool-full", "Log is busy", exc.message, exc.retry_after)
+        except FormatError as exc:
+            return self._reject(413, "entry-too-large", "Entry too large", exc.message)
+        except (LogUnavailableError, StorageError) as exc:
+            _log.warning("submission failed: %s", exc)
+            return self._reject(
+                503,
+                "log-unavailable",
+                "Log unavailable",
+                "the log cannot record entries right now; retry later",
+                5,
+            )
+        return 201, list(_JSON_HEADERS), self._entry_json(accepted)
+
+    def _too_large(self, size: int) -> _Reply:
+        return self._reject(
+            413,
+            "request-too-large",
+            "Request too large",
+            f"request is at least {size} bytes, the limit is {MAX_REQUEST_BYTES}",
+        )
+
+    def _envelope_json(self, checkpoint: bytes) -> str:
+        # Every entry of a round carries the same checkpoint: escape it once.
+        cached, text = self._envelope
+        if cached != checkpoint:
+            text = json.dumps(checkpoint.decode("utf-8"))
+            self._envelope = (checkpoint, text)
+        return text
+
+    def _entry_json(self, accepted: Accepted) -> bytes:
+        """The TransparencyLogEntry, written directly in the models' field order."""
+        index = accepted.index
+        hashes = ",".join(f'"{b64encode(h)}"' for h in accepted.proof)
+        promise = ""
+        if self._v1_mode and accepted.signed_entry_timestamp is not None:
+            promise = (
+                f',"integratedTime":"{accepted.integrated_time}","inclusionPromise":'
+                f'{{"signedEntryTimestamp":"{b64encode(accepted.signed_entry_timestamp)}"}}'
+            )
+        envelope = self._envelope_json(accepted.checkpoint)
+        return (
+            f'{{"logIndex":"{index}","logId":{{"keyId":"{self._log_id}"}},'
+            f'"kindVersion":{self._kind_version}{promise},'
+            f'"inclusionProof":{{"logIndex":"{index}",'
+            f'"rootHash":"{b64encode(accepted.root_hash)}","treeSize":"{accepted.tree_size}",'
+            f'"hashes":[{hashes}],"checkpoint":{{"envelope":{envelope}}}}},'
+            f'"canonicalizedBody":"{b64encode(accepted.body)}"}}'
+        ).encode("ascii")
+
+
+def create_app(engine: LogEngine, *, v1_mode: bool = False) -> Starlette:
+    """Build the HTTP app of a log. The caller starts and stops the engine.
+
+    Args:
+        engine: The log engine.
+        v1_mode: Record Rekor v1 ``hashedrekord`` 0.0.1 bodies and also answer
+            ``integratedTime`` and an inclusion promise (SET); the engine must
+            sign SETs.
+
+    Raises:
+        UsageError: ``v1_mode`` with an engine that does not sign SETs.
+    """
+    if v1_mode and not engine.v1_set:
+        raise UsageError("v1 mode needs a log engine that signs SETs")
+    metrics = _Metrics()
+    entries = _EntriesEndpoint(engine, metrics, v1_mode)
+
+    async def checkpoint(request: Request) -> Response:
+        # From storage, not memory: with several front-ends, another one may
+        # have signed a newer checkpoint than this one's last round.
+        try:
+            note = await run_in_threadpool(engine.latest_checkpoint)
+        except LogUnavailableError as exc:
+            return _problem(503, "log-unavailable", "Log unavailable", exc.message)
+        except StorageError as exc:
+            _log.warning("checkpoint read failed: %s", exc)
+            return _problem(503, "log-unavailable", "Log unavailable", "checkpoint storage failed")
+        return Response(
+            note,
+            media_type="text/plain; charset=utf-8",
+            headers={"Cache-Control": "no-cache"},
+        )
+
+    async def tile(request: Request) -> Response:
+        path = request.url.path.lstrip("/")
+        try:
+            data = await run_in_threadpool(engine.read, path)
+        except StorageError as exc:
+            _log.warning("tile read failed: %s", exc)
+            return _problem(503, "log-unavailable", "Log unavailable", "tile storage failed")
+        if data is None:
+            return _problem(404, "not-found", "Not found", f"no tile {path[:120]!r} in this log")
+        full = ".p/" not in path
+        return Response(
+            data,
+            media_type="application/octet-stream",
+            headers={"Cache-Control": _FULL_TILE_CACHE if full else _PARTIAL_TILE_CACHE},
+        )
+
+    async def healthz(request: Request) -> Response:
+        halted = engine.halted
+        if halted is not None:
+            return _problem(503, "log-halted", "Log halted", halted.message)
+        body = json.dumps({"status": "ok", "origin": engine.origin, "treeSize": engine.tree_size()})
+        return Response(body, media_type="application/json", headers={"Cache-Control": "no-cache"})
+
+    async def prometheus(request: Request) -> Response:
+        return Response(
+            _prometheus(engine, metrics),
+            media_type="text/plain; version=0.0.4; charset=utf-8",
+            headers={"Cache-Control": "no-cache"},
+        )
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
+        return _problem(exc.status_code, slug, title, str(exc.detail), headers=exc.headers)
+
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        return _problem(500, "internal-error", "Internal error", "the log failed unexpectedly")
+
+    return _LogApp(
+        entries,
+        routes=[
+            # Only reached for other methods (405): POST never gets this far.
+            Route(ENTRIES_PATH, entries, methods=["POST"]),
+            Route("/checkpoint", checkpoint, methods=["GET"]),
+            Route("/tile/{rest:path}", tile, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", prometheus, methods=["GET"]),
+        ],
+        exception_handlers={HTTPException: http_error, Exception: internal_error},
+    )
