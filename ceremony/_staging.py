@@ -11,10 +11,10 @@ to start until a person has looked at it.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+from toolkit._fs import create_synced, fsync_dir
 from toolkit.errors import EnvironmentSetupError, UsageError
 
 __all__ = ["Staging", "preflight", "staging_path"]
@@ -68,24 +68,16 @@ class Staging:
         """Create ``name`` with ``O_EXCL``, write ``data`` and fsync it."""
         if "/" in name or name in {"", ".", ".."}:
             raise ValueError(f"bad output name {name!r}")
-        fd = os.open(self.path / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-        try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        create_synced(self.path / name, data, mode)
 
     def commit(self) -> None:
         """Make the outputs durable and move them into place in one rename."""
-        _fsync_dir(self.path)
+        fsync_dir(self.path)
         if self.out.exists():
             # rename(2) would replace an empty directory: check right before.
             raise UsageError(f"output directory {str(self.out)!r} appeared during the ceremony")
         self.path.rename(self.out)
-        _fsync_dir(self.out.parent)
+        fsync_dir(self.out.parent)
 
     def abort(self, *, now: datetime | None = None) -> Path:
         """Remove every output but the transcript and set the directory aside.
@@ -103,13 +95,5 @@ class Staging:
             suffix += 1
             target = self.out.with_name(f"{self.out.name}.aborted-{moment}-{suffix}")
         self.path.rename(target)
-        _fsync_dir(self.out.parent)
+        fsync_dir(self.out.parent)
         return target
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import hashlib
 import json
 import multiprocessing
 import os
@@ -47,12 +46,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from cryptography import x509  # noqa: E402
-from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
+from cryptography.hazmat.primitives import hashes  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from cryptography.x509.oid import NameOID  # noqa: E402
 
-from tests.support.log_server import LogServer  # noqa: E402
-from toolkit.encoding import b64encode  # noqa: E402
+from tests.support.log_server import LogServer, hashedrekord_document  # noqa: E402
 
 TARGET_RATE = 2500.0
 TARGET_P99_S = 1.0
@@ -66,7 +64,7 @@ def log(message: str) -> None:
 # -- requests, prepared before the clock starts -------------------------------------
 
 
-def _client(seed: int) -> tuple[ec.EllipticCurvePrivateKey, bytes]:
+def _client(seed: int) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"bench client {seed}")])
     now = dt.datetime.now(dt.UTC)
@@ -80,31 +78,17 @@ def _client(seed: int) -> tuple[ec.EllipticCurvePrivateKey, bytes]:
         .not_valid_after(now + dt.timedelta(minutes=10))
         .sign(key, hashes.SHA256())
     )
-    return key, cert.public_bytes(serialization.Encoding.DER)
+    return key, cert
 
 
 def _requests(args: tuple[int, int, int]) -> list[bytes]:
     """``count`` unique request bodies, signed by client ``seed`` (a worker process)."""
     seed, start, count = args
     key, cert = _client(seed)
-    cert_b64 = b64encode(cert)
     out = []
     for n in range(start, start + count):
         artifact = f"airseal bench artifact {seed} {n}".encode()
-        digest = hashlib.sha256(artifact).digest()
-        signature = key.sign(artifact, ec.ECDSA(hashes.SHA256()))
-        body = {
-            "hashedRekordRequestV002": {
-                "digest": b64encode(digest),
-                "signature": {
-                    "content": b64encode(signature),
-                    "verifier": {
-                        "keyDetails": "PKIX_ECDSA_P256_SHA_256",
-                        "x509Certificate": {"rawBytes": cert_b64},
-                    },
-                },
-            }
-        }
+        body = hashedrekord_document(key, cert, artifact)
         out.append(json.dumps(body, separators=(",", ":")).encode())
     return out
 

@@ -45,6 +45,7 @@ from tests.support.postgres import PostgresCluster, postgres_missing  # noqa: E4
 from toolkit.services.log.postgres import PostgresCoordinator, PostgresTileStore  # noqa: E402
 from toolkit.services.log.sqlite import FileTileStore, SQLiteCoordinator  # noqa: E402
 from toolkit.services.log.storage import Coordinator, NewEntry, TileStore  # noqa: E402
+from toolkit.services.log.tiles import tile_path  # noqa: E402
 
 BATCH_SIZES = (256, 1024)
 BODY = b"x" * 600
@@ -68,16 +69,6 @@ class Entries:
             out.append(NewEntry(identity, identity + BODY))
         self._next += count
         return out
-
-
-def encode_index(index: int) -> str:
-    """C2SP index path elements (1234067 → ``x001/x234/067``)."""
-    groups = [f"{index % 1000:03d}"]
-    index //= 1000
-    while index:
-        groups.append(f"x{index % 1000:03d}")
-        index //= 1000
-    return "/".join(reversed(groups))
 
 
 def sequence_rates(
@@ -126,7 +117,7 @@ def put_rates(store: TileStore, runs: int, tiles_per_run: int) -> dict[str, Any]
         paths = []
         for _ in range(tiles_per_run):
             # Spread over directories as a growing log does (x001/234 …).
-            paths.append(f"tile/0/{encode_index(index)}")
+            paths.append(tile_path(0, index))
             index += 1
         started = time.perf_counter()
         for path in paths:

@@ -21,11 +21,6 @@ ORIGIN = "monitor.airseal.test"
 FAST = ("--max-wait", "0.005")
 
 
-def _vkey(server: LogServer) -> str:
-    (line,) = [line for line in server.output if line.startswith("vkey ")]
-    return line.split(" ", 1)[1]
-
-
 def _fill(server: LogServer, count: int, tag: str) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     for n in range(count):
@@ -48,7 +43,7 @@ def _monitor(url: str, vkey: str, state: Path) -> tuple[int, dict[str, object]]:
 def test_a_growing_honest_log_passes(tmp_path: Path) -> None:
     with LogServer(tmp_path / "data", ORIGIN, FAST) as server:
         _fill(server, 300, "honest")
-        vkey = _vkey(server)
+        vkey = server.vkey
         state = tmp_path / "monitor.json"
         assert _monitor(server.url, vkey, state)[0] == 0
         _fill(server, 40, "more")
@@ -59,7 +54,7 @@ def test_a_growing_honest_log_passes(tmp_path: Path) -> None:
 
 def test_a_checkpoint_signed_by_another_key_is_a_forgery(tmp_path: Path) -> None:
     with LogServer(tmp_path / "real", ORIGIN, FAST) as real:
-        vkey = _vkey(real)
+        vkey = real.vkey
     with LogServer(tmp_path / "forged", ORIGIN, FAST) as forged:
         _fill(forged, 5, "forged")
         code, report = _monitor(forged.url, vkey, tmp_path / "state.json")
@@ -72,7 +67,7 @@ def test_a_split_view_is_a_fork(tmp_path: Path) -> None:
     # while it shows everyone else another.
     with LogServer(tmp_path / "a", ORIGIN, FAST) as first:
         _fill(first, 20, "view a")
-        vkey = _vkey(first)
+        vkey = first.vkey
         key_file = tmp_path / "a" / "log-key.pem"
         state = tmp_path / "state.json"
         assert _monitor(first.url, vkey, state)[0] == 0
@@ -90,6 +85,6 @@ def test_a_rewritten_tile_is_detected(tmp_path: Path) -> None:
         data = bytearray(tile.read_bytes())
         data[100] ^= 0x01
         tile.write_bytes(bytes(data))
-        code, report = _monitor(server.url, _vkey(server), tmp_path / "state.json")
+        code, report = _monitor(server.url, server.vkey, tmp_path / "state.json")
     assert code == 1
     assert report["check"] == "log.tile"

@@ -1,30 +1,25 @@
 """``airseal serve log`` as a real server on 127.0.0.1, with SQLite and files.
 
 Every test starts the ``airseal`` command as a subprocess on a free port
-(``--listen 127.0.0.1:0``; the ready line names the port), talks to it over
-HTTP with urllib, and stops it with SIGTERM. Checked: answers that prove
-themselves, checkpoints signed by the printed vkey, a root recomputed from the
-served tiles and from the tile files alone, state that survives a restart,
-a data directory that refuses another log, problem documents for malformed
-requests, and a bundle assembled from an answer that the offline verifier
-accepts.
+(:class:`~tests.support.log_server.LogServer`: ``--listen 127.0.0.1:0``, the
+ready line names the port), talks to it over HTTP with urllib, and stops it
+with SIGTERM. Checked: answers that prove themselves, checkpoints signed by
+the printed vkey, a root recomputed from the served tiles and from the tile
+files alone, state that survives a restart, a data directory that refuses
+another log, problem documents for malformed requests, and a bundle assembled
+from an answer that the offline verifier accepts.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import copy
 import datetime as dt
 import hashlib
 import json
-import queue
-import re
 import signal
 import stat
 import subprocess
-import sys
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -37,13 +32,21 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from tests.support.factory import (
-    BUNDLE_V03,
     DEFAULT_EMAIL,
     DEFAULT_ISSUER,
     DEFAULT_TIME,
     TRUST_START,
     FakeSigstore,
     _log_instance,
+)
+from tests.support.log_server import (
+    AIRSEAL,
+    LogServer,
+    ed25519_request,
+    hashedrekord_document,
+    hashedrekord_request,
+    log_bundle,
+    logged_signature,
 )
 from toolkit import merkle
 from toolkit.encoding import b64encode
@@ -55,85 +58,20 @@ from toolkit.services.log import tiles
 from toolkit.services.log.hashedrekord import PROBLEM_BASE
 from toolkit.verify import Artifact, IdentityPolicy, Verifier
 
-AIRSEAL = str(Path(sys.executable).with_name("airseal"))
 ORIGIN = "log.airseal.test"
-READY = re.compile(r"^log (\S+) listening on (http://127\.0\.0\.1:\d+)$")
 CLIENT_KEY = ec.generate_private_key(ec.SECP256R1())
 STARTUP_TIMEOUT = 60.0
-
-
-class Server:
-    """One ``airseal serve log`` process and what it printed."""
-
-    def __init__(self, data: Path, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [AIRSEAL, "serve", "log", "--data", str(data), "--listen", "127.0.0.1:0", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-        self.url = ""
-        while True:
-            try:
-                line = self._queue.get(timeout=STARTUP_TIMEOUT)
-            except queue.Empty:
-                self.kill()
-                pytest.fail(f"server did not start in {STARTUP_TIMEOUT} s: {self.lines}")
-            if line is None:
-                break
-            self.lines.append(line)
-            match = READY.match(line)
-            if match:
-                assert match[1] == ORIGIN or args
-                self.url = match[2]
-                break
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
-
-    @property
-    def vkey(self) -> str:
-        return next(line.split(" ", 1)[1] for line in self.lines if line.startswith("vkey "))
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=30)
-
-    def stderr(self) -> str:
-        assert self.proc.stderr is not None
-        return self.proc.stderr.read()
-
-
-@contextlib.contextmanager
-def serve(data: Path, *args: str) -> Iterator[Server]:
-    server = Server(data, *args)
-    try:
-        assert server.url, [*server.lines, server.stderr()]
-        yield server
-    finally:
-        server.kill()
 
 
 def run_airseal(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [AIRSEAL, *args], capture_output=True, text=True, timeout=STARTUP_TIMEOUT, check=False
     )
+
+
+def _serve_log(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``airseal serve log`` run to completion: for starts that must be refused."""
+    return run_airseal("serve", "log", "--data", str(data), "--listen", "127.0.0.1:0", *args)
 
 
 # -- HTTP ------------------------------------------------------------------------------------
@@ -158,27 +96,12 @@ def http(
             return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read()
 
 
-def request_doc(artifact: bytes, key: ec.EllipticCurvePrivateKey = CLIENT_KEY) -> dict[str, Any]:
-    digest = hashlib.sha256(artifact).digest()
-    signature = key.sign(digest, ec.ECDSA(Prehashed(hashes.SHA256())))
-    spki = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return {
-        "hashedRekordRequestV002": {
-            "digest": b64encode(digest),
-            "signature": {
-                "content": b64encode(signature),
-                "verifier": {
-                    "publicKey": {"rawBytes": b64encode(spki)},
-                    "keyDetails": "PKIX_ECDSA_P256_SHA_256",
-                },
-            },
-        }
-    }
+def request_doc(artifact: bytes) -> dict[str, Any]:
+    """A request signed by this module's client key, as a document a test may change."""
+    return hashedrekord_document(CLIENT_KEY, None, artifact)
 
 
-def post(server: Server, document: dict[str, Any] | bytes) -> Reply:
+def post(server: LogServer, document: dict[str, Any] | bytes) -> Reply:
     body = document if isinstance(document, bytes) else json.dumps(document).encode()
     return http(server.url + "/api/v2/log/entries", body)
 
@@ -205,7 +128,7 @@ def checked_entry(reply: Reply, vkey: str) -> TransparencyLogEntry:
     return entry
 
 
-def current_checkpoint(server: Server) -> Checkpoint:
+def current_checkpoint(server: LogServer) -> Checkpoint:
     status, headers, body = http(server.url + "/checkpoint")
     assert status == 200
     assert headers["cache-control"] == "no-cache"
@@ -214,7 +137,7 @@ def current_checkpoint(server: Server) -> Checkpoint:
     return Checkpoint.from_text(note.text)
 
 
-def served(server: Server) -> TileFetcher:
+def served(server: LogServer) -> TileFetcher:
     return TileFetcher(server.url)
 
 
@@ -246,11 +169,9 @@ def problem(reply: Reply, status: int, slug: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LogServer]:
     """A server for the tests that only read or get refused."""
-    with serve(
-        tmp_path_factory.mktemp("shared"), "--origin", ORIGIN, "--max-wait", "0.01"
-    ) as server:
+    with LogServer(tmp_path_factory.mktemp("shared"), ORIGIN, ("--max-wait", "0.01")) as server:
         yield server
 
 
@@ -259,10 +180,9 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 def test_a_log_serves_survives_a_restart_and_keeps_its_tiles(tmp_path: Path) -> None:
     data = tmp_path / "log"
-    first = Server(data, "--origin", ORIGIN, "--max-wait", "0.02", "--batch-size", "64")
+    first = LogServer(data, ORIGIN, ("--max-wait", "0.02", "--batch-size", "64")).start()
     try:
-        assert first.url, first.lines
-        assert first.lines[0] == f"created log key {data / 'log-key.pem'}"
+        assert first.output[0] == f"created log key {data / 'log-key.pem'}"
         assert stat.S_IMODE((data / "log-key.pem").stat().st_mode) == 0o600
         vkey = first.vkey
         assert parse_vkey(vkey).name == ORIGIN
@@ -309,11 +229,10 @@ def test_a_log_serves_survives_a_restart_and_keeps_its_tiles(tmp_path: Path) -> 
     assert merkle.tree_root(300, on_disk) == checkpoint.root_hash
 
     # Restart without --origin: the data directory knows its log.
-    second = Server(data, "--max-wait", "0.02")
+    second = LogServer(data, None, ("--max-wait", "0.02")).start()
     try:
-        assert second.url, second.lines
         assert second.vkey == vkey
-        assert not any(line.startswith("created") for line in second.lines)
+        assert not any(line.startswith("created") for line in second.output)
         assert current_checkpoint(second) == checkpoint
         duplicate = checked_entry(post(second, documents[299]), vkey)
         assert duplicate.log_index == entries[-1].log_index
@@ -333,11 +252,9 @@ def test_a_log_serves_survives_a_restart_and_keeps_its_tiles(tmp_path: Path) -> 
 
 def test_a_data_directory_refuses_another_log(tmp_path: Path) -> None:
     data = tmp_path / "log"
-    with serve(data, "--origin", ORIGIN) as server:
+    with LogServer(data, ORIGIN) as server:
         assert server.stop() == 0
-    other_origin = run_airseal(
-        "serve", "log", "--data", str(data), "--listen", "127.0.0.1:0", "--origin", "other.test"
-    )
+    other_origin = _serve_log(data, "--origin", "other.test")
     assert other_origin.returncode == 2
     assert other_origin.stderr.strip().splitlines() == [
         f"error: data directory {str(data)!r} belongs to the log {ORIGIN!r}, not 'other.test'"
@@ -350,17 +267,13 @@ def test_a_data_directory_refuses_another_log(tmp_path: Path) -> None:
             serialization.NoEncryption(),
         )
     )
-    other_key = run_airseal(
-        "serve", "log", "--data", str(data), "--listen", "127.0.0.1:0", "--key", f"file:{key}"
-    )
+    other_key = _serve_log(data, "--key", f"file:{key}")
     assert other_key.returncode == 2
     assert len(other_key.stderr.strip().splitlines()) == 1
     assert "belongs to the log key" in other_key.stderr
     # Without the identity file, the database itself refuses the other origin.
     (data / "log.json").unlink()
-    storage = run_airseal(
-        "serve", "log", "--data", str(data), "--listen", "127.0.0.1:0", "--origin", "other.test"
-    )
+    storage = _serve_log(data, "--origin", "other.test")
     assert storage.returncode == 2
     assert len(storage.stderr.strip().splitlines()) == 1
     assert storage.stderr.startswith(
@@ -369,9 +282,7 @@ def test_a_data_directory_refuses_another_log(tmp_path: Path) -> None:
 
 
 def test_first_start_needs_an_origin_and_a_listen_address(tmp_path: Path) -> None:
-    no_origin = run_airseal(
-        "serve", "log", "--data", str(tmp_path / "a"), "--listen", "127.0.0.1:0"
-    )
+    no_origin = _serve_log(tmp_path / "a")
     assert no_origin.returncode == 2
     assert "--origin is required" in no_origin.stderr
     assert not (tmp_path / "a" / "log-key.pem").exists()
@@ -394,18 +305,6 @@ def _mutated(path: tuple[str, ...], value: Any) -> bytes:
         del target[path[-1]]
     else:
         target[path[-1]] = value
-    return json.dumps(document).encode()
-
-
-def _ed25519_request() -> bytes:
-    key = ed25519.Ed25519PrivateKey.generate()
-    spki = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    document = request_doc(b"ed25519")
-    verifier = document["hashedRekordRequestV002"]["signature"]["verifier"]
-    verifier["publicKey"]["rawBytes"] = b64encode(spki)
-    verifier["keyDetails"] = "PKIX_ED25519"
     return json.dumps(document).encode()
 
 
@@ -442,16 +341,18 @@ SIGNATURE = ("hashedRekordRequestV002", "signature")
             "invalid-signature",
             id="bad-signature",
         ),
-        pytest.param(_ed25519_request(), 422, "unsupported-key", id="unsupported-key"),
+        pytest.param(
+            ed25519_request(CLIENT_KEY, b"ed25519"), 422, "unsupported-key", id="unsupported-key"
+        ),
     ],
 )
 def test_malformed_requests_get_problems(
-    shared: Server, body: bytes, status: int, slug: str
+    shared: LogServer, body: bytes, status: int, slug: str
 ) -> None:
     problem(post(shared, body), status, slug)
 
 
-def test_other_problems(shared: Server) -> None:
+def test_other_problems(shared: LogServer) -> None:
     url = shared.url
     problem(http(url + "/api/v2/log/entries", b"{}", "text/plain"), 415, "unsupported-media-type")
     problem(http(url + "/api/v2/log/entries"), 405, "method-not-allowed")
@@ -460,7 +361,7 @@ def test_other_problems(shared: Server) -> None:
     problem(http(url + "/tile/../log.db"), 404, "not-found")
 
 
-def test_healthz_and_metrics(shared: Server) -> None:
+def test_healthz_and_metrics(shared: LogServer) -> None:
     checked_entry(post(shared, request_doc(b"counted")), shared.vkey)
     problem(post(shared, b"{"), 400, "malformed-json")
     status, headers, body = http(shared.url + "/healthz")
@@ -484,42 +385,15 @@ def test_healthz_and_metrics(shared: Server) -> None:
 # -- interop with the verifier ---------------------------------------------------------------
 
 
-def test_an_answer_makes_a_bundle_the_verifier_accepts(shared: Server) -> None:
+def test_an_answer_makes_a_bundle_the_verifier_accepts(shared: LogServer) -> None:
     fake = FakeSigstore(seed="log-server")
     leaf = fake.issue_leaf()
     artifact = b"an artifact logged by airseal serve log\n"
-    digest = hashlib.sha256(artifact).digest()
-    signature = leaf.key.sign(artifact, ec.ECDSA(hashes.SHA256()))
-    request = {
-        "hashedRekordRequestV002": {
-            "digest": b64encode(digest),
-            "signature": {
-                "content": b64encode(signature),
-                "verifier": {
-                    "x509Certificate": {"rawBytes": b64encode(leaf.der)},
-                    "keyDetails": "PKIX_ECDSA_P256_SHA_256",
-                },
-            },
-        }
-    }
-    status, _, body = post(shared, request)
-    assert status == 201, body
-    entry = json.loads(body)
+    status, entry = shared.post(hashedrekord_request(leaf.key, leaf.cert, artifact))
+    assert status == 201, entry
+    signature = logged_signature(entry)
     token = fake.timestamp(signature, DEFAULT_TIME + dt.timedelta(seconds=20))
-    bundle = {
-        "mediaType": BUNDLE_V03,
-        "verificationMaterial": {
-            "certificate": {"rawBytes": b64encode(leaf.der)},
-            "tlogEntries": [entry],
-            "timestampVerificationData": {
-                "rfc3161Timestamps": [{"signedTimestamp": b64encode(token)}]
-            },
-        },
-        "messageSignature": {
-            "messageDigest": {"algorithm": "SHA2_256", "digest": b64encode(digest)},
-            "signature": b64encode(signature),
-        },
-    }
+    bundle = log_bundle(leaf.der, entry, artifact, signature, token)
     log_key = parse_vkey(shared.vkey)
     root = fake.trusted_root(tlogs=())
     root["tlogs"] = [
@@ -550,8 +424,8 @@ def test_an_answer_makes_a_bundle_the_verifier_accepts(shared: Server) -> None:
 
 def test_v1_mode_answers_a_set(tmp_path: Path) -> None:
     data = tmp_path / "v1"
-    with serve(data, "--origin", ORIGIN, "--v1", "--max-wait", "0.01") as server:
-        assert not any(line.startswith("vkey ") for line in server.lines)
+    with LogServer(data, ORIGIN, ("--v1", "--max-wait", "0.01")) as server:
+        assert not any(line.startswith("vkey ") for line in server.output)
         status, _, body = post(server, request_doc(b"v1"))
         assert status == 201, body
         entry = TransparencyLogEntry.from_dict(json.loads(body))
@@ -610,16 +484,12 @@ def test_v1_mode_answers_a_set(tmp_path: Path) -> None:
     assert json.loads((data / "log.json").read_text())["mode"] == "v1"
 
 
-def _serve_log(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_airseal("serve", "log", "--data", str(data), "--listen", "127.0.0.1:0", *args)
-
-
 def test_a_log_keeps_its_mode_for_life(tmp_path: Path) -> None:
     v1_dir, v2_dir = tmp_path / "v1", tmp_path / "v2"
-    with serve(v1_dir, "--origin", ORIGIN, "--v1", "--max-wait", "0.01") as v1_log:
+    with LogServer(v1_dir, ORIGIN, ("--v1", "--max-wait", "0.01")) as v1_log:
         assert post(v1_log, request_doc(b"first v1 entry"))[0] == 201
         assert v1_log.stop() == 0
-    with serve(v2_dir, "--origin", ORIGIN, "--max-wait", "0.01") as v2_log:
+    with LogServer(v2_dir, ORIGIN, ("--max-wait", "0.01")) as v2_log:
         assert post(v2_log, request_doc(b"first v2 entry"))[0] == 201
         assert v2_log.stop() == 0
     assert json.loads((v2_dir / "log.json").read_text())["mode"] == "v2"
@@ -647,7 +517,7 @@ def test_a_log_keeps_its_mode_for_life(tmp_path: Path) -> None:
         "start it with --v1"
     ]
     assert not (v1_dir / "log.json").exists()
-    with serve(v1_dir, "--origin", ORIGIN, "--v1") as again:
+    with LogServer(v1_dir, ORIGIN, ("--v1",)) as again:
         assert again.stop() == 0
     assert json.loads((v1_dir / "log.json").read_text())["mode"] == "v1"
 
@@ -665,8 +535,8 @@ def test_a_log_keeps_its_mode_for_life(tmp_path: Path) -> None:
     assert "names an unknown log mode 'v3'" in unknown.stderr
 
 
-def test_the_process_listens_only_where_told(shared: Server) -> None:
-    port = int(shared.url.rsplit(":", 1)[1])
+def test_the_process_listens_only_where_told(shared: LogServer) -> None:
+    port = shared.port
     listening = Path("/proc/net/tcp").read_text().splitlines()[1:]
     local = [line.split()[1] for line in listening if line.split()[3] == "0A"]
     # 0100007F is 127.0.0.1 in /proc/net/tcp's byte order.
@@ -683,10 +553,10 @@ def test_serve_and_log_are_built_in() -> None:
 
 def test_two_front_ends_share_one_postgres_log(tmp_path: Path, fresh_postgres_dsn: str) -> None:
     first_dir, second_dir = tmp_path / "a", tmp_path / "b"
-    common = ("--origin", ORIGIN, "--postgres", fresh_postgres_dsn, "--max-wait", "0.02")
-    with serve(first_dir, *common) as a:
+    common = ("--postgres", fresh_postgres_dsn, "--max-wait", "0.02")
+    with LogServer(first_dir, ORIGIN, common) as a:
         key = f"file:{first_dir / 'log-key.pem'}"
-        with serve(second_dir, *common, "--key", key) as b:
+        with LogServer(second_dir, ORIGIN, (*common, "--key", key)) as b:
             assert b.vkey == a.vkey
             documents = [request_doc(b"shared %d" % i) for i in range(120)]
             servers = (a, b)

@@ -25,8 +25,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from tests.interop.test_differential import airseal_verdict, sigstore_verdict
-from tests.support.factory import BUNDLE_V03, DEFAULT_ISSUER, DEFAULT_TIME, FakeSigstore, Leaf
-from tests.support.log_server import LogServer, hashedrekord_request
+from tests.support.factory import DEFAULT_ISSUER, DEFAULT_TIME, FakeSigstore, Leaf
+from tests.support.log_server import LogServer, hashedrekord_request, log_bundle, logged_signature
 from toolkit.encoding import b64encode
 from toolkit.services.log.hashedrekord import set_payload
 from toolkit.verify import Artifact, IdentityPolicy, Verifier
@@ -83,29 +83,9 @@ def _bundle(fake: FakeSigstore, server: LogServer, artifact: bytes) -> bytes:
     leaf = fake.issue_leaf(IDENTITY, DEFAULT_ISSUER, not_before=DEFAULT_TIME)
     status, entry = server.post(hashedrekord_request(leaf.key, leaf.cert, artifact))
     assert status == 201, entry
-    # ECDSA signatures are randomised: the bundle must carry the very bytes
-    # the log recorded, so take them from the canonical body.
-    body: dict[str, Any] = json.loads(base64.b64decode(entry["canonicalizedBody"]))
-    logged = body["spec"]["hashedRekordV002"]["signature"]["content"]
-    token = fake.timestamp(base64.b64decode(logged), DEFAULT_TIME + dt.timedelta(seconds=20))
-    bundle = {
-        "mediaType": BUNDLE_V03,
-        "verificationMaterial": {
-            "certificate": {"rawBytes": b64encode(leaf.der)},
-            "tlogEntries": [entry],
-            "timestampVerificationData": {
-                "rfc3161Timestamps": [{"signedTimestamp": b64encode(token)}]
-            },
-        },
-        "messageSignature": {
-            "messageDigest": {
-                "algorithm": "SHA2_256",
-                "digest": b64encode(hashlib.sha256(artifact).digest()),
-            },
-            "signature": logged,
-        },
-    }
-    return json.dumps(bundle).encode()
+    signature = logged_signature(entry)
+    token = fake.timestamp(signature, DEFAULT_TIME + dt.timedelta(seconds=20))
+    return json.dumps(log_bundle(leaf.der, entry, artifact, signature, token)).encode()
 
 
 @pytest.mark.parametrize("count", [1, 3])
@@ -203,21 +183,8 @@ def _v1_bundle(fake: FakeSigstore, server: LogServer, artifact: bytes) -> dict[s
     assert entry["inclusionProof"]["checkpoint"]["envelope"]
     body: dict[str, Any] = json.loads(base64.b64decode(entry["canonicalizedBody"]))
     assert body["apiVersion"] == "0.0.1"
-    logged = body["spec"]["signature"]["content"]
-    return {
-        "mediaType": BUNDLE_V03,
-        "verificationMaterial": {
-            "certificate": {"rawBytes": b64encode(leaf.der)},
-            "tlogEntries": [entry],
-        },
-        "messageSignature": {
-            "messageDigest": {
-                "algorithm": "SHA2_256",
-                "digest": b64encode(hashlib.sha256(artifact).digest()),
-            },
-            "signature": logged,
-        },
-    }
+    # No timestamp: the SET is the only source of time.
+    return log_bundle(leaf.der, entry, artifact, logged_signature(entry))
 
 
 def _both(root: str, bundle: dict[str, Any], artifact: bytes) -> tuple[tuple[Any, str], bool, str]:

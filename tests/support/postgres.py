@@ -27,7 +27,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -38,6 +37,8 @@ import psycopg
 import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
+
+from tests.support.log_server import free_port
 
 __all__ = [
     "PostgresCluster",
@@ -86,12 +87,6 @@ def require_postgres() -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{reason} -- CI must run the PostgreSQL tests")
     pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class PostgresCluster:
@@ -185,7 +180,7 @@ class PostgresCluster:
         # The port is free when picked but could be taken before the server
         # binds it: try a few.
         for _attempt in range(3):
-            self.port = _free_port()
+            self.port = free_port()
             if self._launch():
                 return
         raise RuntimeError(f"PostgreSQL did not start: {self._log_tail()}")

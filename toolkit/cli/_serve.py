@@ -11,13 +11,13 @@ annotations``: typer reads the real annotation objects.
 """
 
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+from toolkit._fs import write_durably
 from toolkit.cli._errors import reporting
 from toolkit.errors import EnvironmentSetupError, UsageError
 
@@ -221,26 +221,6 @@ def _check_recorded_mode(coordinator: "Coordinator", mode: str) -> None:
             )
 
 
-def _write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write a new file durably with ``mode`` from the start (never readable by others)."""
-    temp = path.with_name(f".{path.name}.tmp")
-    temp.unlink(missing_ok=True)
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    temp.replace(path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 def _log_origin(data: Path, origin: str | None, stored: dict[str, str] | None) -> str:
     if stored is not None:
         if origin is not None and origin != stored["origin"]:
@@ -275,7 +255,8 @@ def _log_signer(data: Path, key: str | None, v1: bool, empty: bool) -> tuple["Si
     # with ECDSA P-256, and its checkpoints with the same key.
     signer = SoftwareSigner.generate(KeyAlgorithm.ECDSA_P256 if v1 else KeyAlgorithm.ED25519)
     try:
-        _write_private(path, signer.to_pem())
+        # Mode 0o600 from creation: the private key is never readable by others.
+        write_durably(path, signer.to_pem(), 0o600)
     except OSError as exc:
         raise EnvironmentSetupError(f"cannot write {path}: {exc.strerror or exc}") from None
     return signer, True
@@ -417,7 +398,7 @@ def _run_log(
         except StorageError as exc:
             raise EnvironmentSetupError(f"the log's storage failed: {exc}") from None
         if stored is None:
-            _write_private(
+            write_durably(
                 data / IDENTITY_FILE,
                 json.dumps({"origin": origin, "keyId": signer.key_id, "mode": mode}).encode()
                 + b"\n",

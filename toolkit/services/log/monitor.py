@@ -35,8 +35,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
-import os
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -45,6 +43,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Final, Literal
 
 from toolkit import __version__, merkle
+from toolkit._fs import write_durably
 from toolkit.encoding import b64decode, b64encode, load_json
 from toolkit.errors import (
     EnvironmentSetupError,
@@ -478,26 +477,10 @@ def save_state(path: Path, state: MonitorState) -> None:
     Raises:
         EnvironmentSetupError: The file cannot be written.
     """
-    directory = path.parent
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        # Owner-only, the mode the state file has always had (it was mkstemp's).
+        write_durably(path, state.to_json(), 0o600)
     except OSError as exc:
-        raise EnvironmentSetupError(
-            f"cannot write state file in {str(directory)!r}: {exc.strerror}"
-        ) from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(state.to_json())
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(tmp).replace(path)
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise EnvironmentSetupError(
             f"cannot write state file {str(path)!r}: {exc.strerror}"
         ) from None

@@ -31,6 +31,7 @@ from toolkit.services.log.storage import (
     SequencedEntry,
     StorageError,
     check_path,
+    plan_batch,
 )
 
 __all__ = ["PostgresCoordinator", "PostgresTileStore"]
@@ -231,18 +232,7 @@ class PostgresCoordinator:
                     (wanted,),
                 )
             }
-            rows: list[tuple[int, bytes, bytes]] = []
-            out: list[SequencedEntry] = []
-            for entry in entries:
-                existing = known.get(entry.identity)
-                if existing is not None:
-                    out.append(existing)
-                    continue
-                rows.append((next_index, entry.identity, entry.body))
-                out.append(SequencedEntry(next_index, entry.body, False))
-                # A repeat later in the same batch is a duplicate of this one.
-                known[entry.identity] = SequencedEntry(next_index, entry.body, True)
-                next_index += 1
+            out, rows = plan_batch(entries, known, next_index)
             if rows:
                 with (
                     conn.cursor() as cursor,
@@ -253,7 +243,9 @@ class PostgresCoordinator:
                     copy.set_types(["int8", "bytea", "bytea"])
                     for item in rows:
                         copy.write_row(item)
-                conn.execute("UPDATE log_meta SET next_index = %s WHERE id = 1", (next_index,))
+                conn.execute(
+                    "UPDATE log_meta SET next_index = %s WHERE id = 1", (next_index + len(rows),)
+                )
             return out
 
     def size(self) -> int:

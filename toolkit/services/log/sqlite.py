@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import os
-import secrets
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from toolkit._fs import create_synced, fsync_dir, temp_name
 from toolkit.services.log.storage import (
     LogIdentity,
     LogState,
@@ -34,6 +33,7 @@ from toolkit.services.log.storage import (
     SequencedEntry,
     StorageError,
     check_path,
+    plan_batch,
 )
 
 __all__ = ["FileTileStore", "SQLiteCoordinator"]
@@ -206,18 +206,7 @@ class SQLiteCoordinator:
             next_index: int = conn.execute(
                 "SELECT COALESCE(MAX(idx) + 1, 0) FROM entries"
             ).fetchone()[0]
-            rows: list[tuple[int, bytes, bytes]] = []
-            out: list[SequencedEntry] = []
-            for entry in entries:
-                existing = known.get(entry.identity)
-                if existing is not None:
-                    out.append(existing)
-                    continue
-                rows.append((next_index, entry.identity, entry.body))
-                out.append(SequencedEntry(next_index, entry.body, False))
-                # A repeat later in the same batch is a duplicate of this one.
-                known[entry.identity] = SequencedEntry(next_index, entry.body, True)
-                next_index += 1
+            out, rows = plan_batch(entries, known, next_index)
             conn.executemany("INSERT INTO entries (idx, identity, body) VALUES (?, ?, ?)", rows)
             return out
 
@@ -272,15 +261,6 @@ class SQLiteCoordinator:
                 self._conn = None
 
 
-def _fsync_dir(directory: Path) -> None:
-    """Make a directory's entries (a created, linked or removed name) durable."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _make_dirs(directory: Path) -> None:
     """Create ``directory`` and missing parents, each one durably (parent fsynced)."""
     missing: list[Path] = []
@@ -297,7 +277,7 @@ def _make_dirs(directory: Path) -> None:
             if not path.is_dir():
                 raise
             continue  # another writer created it (and synced its parent)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
 
 class FileTileStore:
@@ -337,20 +317,13 @@ class FileTileStore:
             _make_dirs(target.parent)
             # The temp name starts with "." and ends in ".tmp": check_path
             # never accepts it, so a half-written file is never served.
-            temp = target.parent / f".{target.name}.{secrets.token_hex(8)}.tmp"
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            temp = temp_name(target)
             try:
-                try:
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+                create_synced(temp, data, 0o644)
                 self._place(path, temp, target, data)
             finally:
                 temp.unlink(missing_ok=True)
-            _fsync_dir(target.parent)
+            fsync_dir(target.parent)
         except OSError as exc:
             raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -36,6 +36,7 @@ __all__ = [
     "StorageError",
     "TileStore",
     "check_path",
+    "plan_batch",
 ]
 
 
@@ -206,6 +207,40 @@ def check_path(path: str) -> str:
     return path
 
 
+def plan_batch(
+    entries: Sequence[NewEntry], known: Mapping[bytes, SequencedEntry], next_index: int
+) -> tuple[list[SequencedEntry], list[tuple[int, bytes, bytes]]]:
+    """Sequence a batch on paper: the part of :meth:`Coordinator.sequence` every backend shares.
+
+    Args:
+        entries: The batch, in order.
+        known: The stored entries whose identity is in the batch, by identity
+            (each with ``duplicate=True``), as read inside the caller's
+            write transaction.
+        next_index: The first free index.
+
+    Returns:
+        The results, in the order of ``entries``, and the rows
+        ``(index, identity, body)`` to insert, with consecutive indices from
+        ``next_index`` (so the next free index is ``next_index + len(rows)``).
+    """
+    # A copy: batch-internal repeats are added to it, the caller's stays as read.
+    known = dict(known)
+    out: list[SequencedEntry] = []
+    rows: list[tuple[int, bytes, bytes]] = []
+    for entry in entries:
+        existing = known.get(entry.identity)
+        if existing is not None:
+            out.append(existing)
+            continue
+        index = next_index + len(rows)
+        rows.append((index, entry.identity, entry.body))
+        out.append(SequencedEntry(index, entry.body, False))
+        # A repeat later in the same batch is a duplicate of this one.
+        known[entry.identity] = SequencedEntry(index, entry.body, True)
+    return out, rows
+
+
 class MemoryCoordinator:
     """A :class:`Coordinator` in memory, for unit tests (not durable)."""
 
@@ -229,16 +264,17 @@ class MemoryCoordinator:
     def sequence(self, entries: Sequence[NewEntry]) -> list[SequencedEntry]:
         """See :meth:`Coordinator.sequence`."""
         with self._lock:
-            out: list[SequencedEntry] = []
-            for entry in entries:
-                index = self._index.get(entry.identity)
-                if index is not None:
-                    out.append(SequencedEntry(index, self._bodies[index], True))
-                    continue
-                index = len(self._bodies)
-                self._bodies.append(entry.body)
-                self._index[entry.identity] = index
-                out.append(SequencedEntry(index, entry.body, False))
+            # The same planning as the databases, so that tests on this
+            # coordinator exercise the duplicate handling production runs.
+            known = {
+                entry.identity: SequencedEntry(index, self._bodies[index], True)
+                for entry in entries
+                if (index := self._index.get(entry.identity)) is not None
+            }
+            out, rows = plan_batch(entries, known, len(self._bodies))
+            for index, identity, body in rows:
+                self._index[identity] = index
+                self._bodies.append(body)
             return out
 
     def size(self) -> int:

@@ -12,10 +12,11 @@ from typing import Any, TypeVar
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from starlette.applications import Starlette
 
+from tests.support.log_server import ed25519_request, hashedrekord_document
 from toolkit import merkle
 from toolkit.encoding import b64encode, canonical_json
 from toolkit.errors import UsageError
@@ -41,24 +42,9 @@ def run(scenario: Callable[[], Coroutine[Any, Any, T]]) -> T:
     return asyncio.run(scenario())
 
 
-def request_doc(artifact: bytes, key: ec.EllipticCurvePrivateKey = CLIENT_KEY) -> dict[str, Any]:
-    digest = hashlib.sha256(artifact).digest()
-    signature = key.sign(digest, ec.ECDSA(Prehashed(hashes.SHA256())))
-    spki = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return {
-        "hashedRekordRequestV002": {
-            "digest": b64encode(digest),
-            "signature": {
-                "content": b64encode(signature),
-                "verifier": {
-                    "publicKey": {"rawBytes": b64encode(spki)},
-                    "keyDetails": "PKIX_ECDSA_P256_SHA_256",
-                },
-            },
-        }
-    }
+def request_doc(artifact: bytes) -> dict[str, Any]:
+    """A request signed by this module's client key, as a document a test may change."""
+    return hashedrekord_document(CLIENT_KEY, None, artifact)
 
 
 def request_bytes(artifact: bytes) -> bytes:
@@ -311,18 +297,6 @@ def _bad_signature() -> bytes:
     return json.dumps(doc).encode()
 
 
-def _ed25519_key() -> bytes:
-    key = ed25519.Ed25519PrivateKey.generate()
-    spki = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    doc = request_doc(b"x")
-    verifier = doc["hashedRekordRequestV002"]["signature"]["verifier"]
-    verifier["publicKey"]["rawBytes"] = b64encode(spki)
-    verifier["keyDetails"] = "PKIX_ED25519"
-    return json.dumps(doc).encode()
-
-
 @pytest.mark.parametrize(
     ("body", "status", "slug"),
     [
@@ -334,7 +308,7 @@ def _ed25519_key() -> bytes:
         (_unknown_field(), 400, "invalid-request"),
         (_wrong_type(), 400, "invalid-request"),
         (_bad_signature(), 422, "invalid-signature"),
-        (_ed25519_key(), 422, "unsupported-key"),
+        (ed25519_request(CLIENT_KEY, b"x"), 422, "unsupported-key"),
         (b" " * (MAX_REQUEST_BYTES + 1), 413, "request-too-large"),
     ],
 )
