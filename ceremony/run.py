@@ -188,6 +188,26 @@ def _signals_as_errors() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGTERM and SIGINT while a transcript line is written.
+
+    A line and the writer's hash-chain state must change together: a signal
+    handler raising between the write and the state update would make the
+    abort line chain to the wrong hash. Signals that arrive meanwhile are
+    delivered when the block ends.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGTERM, signal.SIGINT}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 class _Engine:
     """One ceremony's state while it runs."""
 
@@ -216,10 +236,11 @@ class _Engine:
 
     def record(self, step: str, data: Mapping[str, Any], *, name: str | None = None) -> None:
         """Append one step to the transcript and tell the operator."""
-        self.writer.append(step, data)
         label = f"{step}:{name}" if name else step
-        # Until the next phase names itself, a failure happens "after" this step.
-        self.current = f"after {label}"
+        with _signals_deferred():
+            self.writer.append(step, data)
+            # Until the next phase names itself, a failure happens "after" this step.
+            self.current = f"after {label}"
         self.echo(f"[{self.writer.count - 1:02d}] {label}")
         if self.pause_after in (step, label):
             # Fault injection for tests only: see PAUSE_ENV.
@@ -513,7 +534,10 @@ class _Engine:
             _verify_signature(signer, signature, message, what="transcript seal")
             return signature
 
-        self.writer.append_sealed("seal", {"key": root_name, "spki_sha256": signer.key_id}, sign)
+        with _signals_deferred():
+            self.writer.append_sealed(
+                "seal", {"key": root_name, "spki_sha256": signer.key_id}, sign
+            )
         self.echo(f"[{self.writer.count - 1:02d}] seal")
 
 

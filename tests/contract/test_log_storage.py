@@ -433,6 +433,125 @@ def test_file_store_never_reads_outside_its_root(tmp_path: Path) -> None:
     assert written == ["tile", "tile/0", "tile/0/000"]
 
 
+# --- deleting partial tiles ----------------------------------------------------
+
+# Around the full tile tile/0/001: its own partials, and neighbours that share
+# its index, level or the tail of its encoding but are other tiles.
+OWN_PARTIALS = ["tile/0/001.p/1", "tile/0/001.p/2", "tile/0/001.p/255"]
+NEIGHBOURS = [
+    "tile/0/001",  # the full tile itself
+    "tile/0/000.p/3",  # another index, same level
+    "tile/0/002.p/1",
+    "tile/0/x001/001.p/4",  # index 1001: its path ends like ours
+    "tile/1/001.p/1",  # same index, another level
+    "tile/entries/001.p/1",  # the entry bundle of the same index
+    "tile/entries/001",
+]
+
+
+def _put_all(tiles: TileStore, paths: list[str]) -> None:
+    for number, path in enumerate(paths):
+        tiles.put(path, bytes([number]) * 32)
+
+
+def test_delete_partials_removes_only_the_partials_of_that_tile(tiles: TileStore) -> None:
+    _put_all(tiles, OWN_PARTIALS + NEIGHBOURS)
+    tiles.delete_partials("tile/0/001")
+    assert [path for path in OWN_PARTIALS if tiles.get(path) is not None] == []
+    assert [path for path in NEIGHBOURS if tiles.get(path) is None] == []
+    # The neighbours still hold their own bytes.
+    assert tiles.get("tile/0/001") == bytes([len(OWN_PARTIALS)]) * 32
+
+
+def test_delete_partials_of_an_entry_bundle(tiles: TileStore) -> None:
+    _put_all(tiles, OWN_PARTIALS + NEIGHBOURS)
+    tiles.delete_partials("tile/entries/001")
+    assert tiles.get("tile/entries/001.p/1") is None
+    assert tiles.get("tile/entries/001") is not None
+    # Hash tiles of the same index are another family.
+    assert [path for path in OWN_PARTIALS + NEIGHBOURS[:-2] if tiles.get(path) is None] == []
+
+
+def test_delete_partials_is_idempotent(tiles: TileStore) -> None:
+    _put_all(tiles, OWN_PARTIALS + NEIGHBOURS)
+    tiles.delete_partials("tile/0/001")
+    tiles.delete_partials("tile/0/001")
+    # A tile that never had partials (nor exists) is no error either.
+    tiles.delete_partials("tile/5/x123/456")
+    assert [path for path in OWN_PARTIALS if tiles.get(path) is not None] == []
+    assert [path for path in NEIGHBOURS if tiles.get(path) is None] == []
+
+
+def test_partials_can_be_written_again_after_deletion(tiles: TileStore) -> None:
+    # A lagging front-end may still write one; the store must take it.
+    tiles.put("tile/0/001.p/2", b"a" * 64)
+    tiles.delete_partials("tile/0/001")
+    tiles.put("tile/0/001.p/2", b"a" * 64)
+    assert tiles.get("tile/0/001.p/2") == b"a" * 64
+
+
+@pytest.mark.parametrize(
+    "path", [path for path in VALID_PATHS if ".p/" in path] + ["tile/0/001.p/2"], ids=repr
+)
+def test_delete_partials_refuses_a_partial_path(tiles: TileStore, path: str) -> None:
+    tiles.put("tile/0/001.p/2", b"a" * 64)
+    with pytest.raises(StorageError, match="not a full tile path"):
+        tiles.delete_partials(path)
+    assert tiles.get("tile/0/001.p/2") == b"a" * 64
+
+
+def test_delete_partials_refuses_bad_paths(tiles: TileStore) -> None:
+    # One test for all paths, as for put: a database per path costs seconds.
+    tiles.put("tile/0/000.p/5", b"a" * 160)
+    for path in BAD_PATHS:
+        with pytest.raises(StorageError, match="not a tile path"):
+            tiles.delete_partials(path)
+    assert tiles.get("tile/0/000.p/5") == b"a" * 160
+
+
+def test_deleted_partials_stay_deleted_after_reopening(durable_backend: Backend) -> None:
+    first = durable_backend.tiles()
+    _put_all(first, OWN_PARTIALS + NEIGHBOURS)
+    first.delete_partials("tile/0/001")
+    first.close()
+    second = durable_backend.tiles()
+    assert [path for path in OWN_PARTIALS if second.get(path) is not None] == []
+    assert [path for path in NEIGHBOURS if second.get(path) is None] == []
+
+
+def test_file_store_deletes_the_partial_directory(tmp_path: Path) -> None:
+    root = tmp_path / "tiles"
+    store = FileTileStore(root)
+    _put_all(store, OWN_PARTIALS + NEIGHBOURS)
+    # A temp file a crashed write left among the partials goes too.
+    (root / "tile/0/001.p/.2.abc.tmp").write_bytes(b"half")
+    store.delete_partials("tile/0/001")
+    assert not (root / "tile/0/001.p").exists()
+    assert (root / "tile/0/001").is_file()
+    assert (root / "tile/0/x001/001.p/4").is_file()
+
+
+def test_file_store_never_deletes_outside_its_root(tmp_path: Path) -> None:
+    victim = tmp_path / "secret.p"
+    victim.mkdir()
+    (victim / "1").write_bytes(b"secret")
+    store = FileTileStore(tmp_path / "tiles")
+    for path in ["../secret", "tile/0/../../../secret", str(tmp_path / "secret")]:
+        with pytest.raises(StorageError, match="not a tile path"):
+            store.delete_partials(path)
+    assert (victim / "1").read_bytes() == b"secret"
+
+
+def test_file_store_reports_a_partial_directory_it_cannot_remove(tmp_path: Path) -> None:
+    root = tmp_path / "tiles"
+    store = FileTileStore(root)
+    store.put("tile/0/001.p/1", b"a" * 32)
+    # Not a file the store wrote: it is not removed, and the caller hears why.
+    (root / "tile/0/001.p/stray").mkdir()
+    with pytest.raises(StorageError, match=r"cannot delete tile/0/001\.p: Is a directory"):
+        store.delete_partials("tile/0/001")
+
+
 # --- concurrency -------------------------------------------------------------
 
 

@@ -52,6 +52,45 @@ def test_a_growing_honest_log_passes(tmp_path: Path) -> None:
         assert json.loads(state.read_text())["size"] == 340
 
 
+def test_completed_tiles_lose_their_partials_and_old_states_still_verify(
+    tmp_path: Path,
+) -> None:
+    # One entry per round (one request at a time, short rounds): the slow-log
+    # case where every round rewrote the partial tile and bundle.
+    data = tmp_path / "data"
+    with LogServer(data, ORIGIN, FAST) as server:
+        _fill(server, 100, "before")
+        vkey = server.vkey
+        state = tmp_path / "monitor.json"
+        assert _monitor(server.url, vkey, state)[0] == 0
+        assert (data / "tiles" / "tile" / "0" / "000.p" / "100").is_file()
+        _fill(server, 230, "after")
+
+        # Tile 0 (level 0) and bundle 0 are full: no partial of them remains,
+        # nor of any other full tile; the right edge keeps its partials.
+        root = data / "tiles"
+        leftovers = [
+            directory.relative_to(root).as_posix()
+            for directory in root.rglob("*.p")
+            if directory.with_name(directory.name.removesuffix(".p")).is_file()
+        ]
+        assert leftovers == []
+        for full in ("tile/0/000", "tile/entries/000"):
+            assert (root / full).is_file() and not (root / f"{full}.p").exists()
+        assert (root / "tile" / "0" / "001.p" / "74").is_file()
+        assert (root / "tile" / "entries" / "001.p" / "74").is_file()
+        assert server.get("/tile/0/000.p/100") is None
+        metrics = (server.get("/metrics") or b"").decode()
+        assert "airseal_log_partials_deleted_total 2\n" in metrics
+        assert "airseal_log_partials_gc_failures_total 0\n" in metrics
+
+        # The monitor saw size 100, whose partial tiles are gone: it reads
+        # the full tiles instead and proves the log grew consistently.
+        code, report = _monitor(server.url, vkey, state)
+        assert code == 0, report
+        assert json.loads(state.read_text())["size"] == 330
+
+
 def test_a_checkpoint_signed_by_another_key_is_a_forgery(tmp_path: Path) -> None:
     with LogServer(tmp_path / "real", ORIGIN, FAST) as real:
         vkey = real.vkey

@@ -994,11 +994,19 @@ class FakeSigstore:
         tsa: bool | None = None,
         at: dt.datetime = DEFAULT_TIME,
         sign_over: bytes | None = None,
+        pss: bool = False,
+        logged_details: str | None = None,
     ) -> SignedBundle:
         """Sign with a managed key: a v0.3 bundle whose key material is a ``publicKey`` hint.
 
         The log body records the public key (a PEM key for hashedrekord 0.0.1, the
         DER SPKI for 0.0.2) instead of a certificate.
+
+        Args:
+            pss: Sign an RSA key with RSASSA-PSS (SHA-256, MGF1-SHA-256, salt of
+                the digest length) and log it as ``PKIX_RSA_PSS_<bits>_SHA256``.
+            logged_details: Record this ``keyDetails`` in a 0.0.2 body instead of
+                the one that matches the signature (to build confused entries).
         """
         digest = hashlib.sha256(artifact).digest()
         message = artifact if sign_over is None else sign_over
@@ -1008,9 +1016,14 @@ class FakeSigstore:
                 "secp384r1": "PKIX_ECDSA_P384_SHA_384",
             }[key.curve.name]
             signature = key.sign(message, ec.ECDSA(hashes.SHA256()))
+        elif pss:
+            details = f"PKIX_RSA_PSS_{key.key_size}_SHA256"
+            pad = padding.PSS(padding.MGF1(hashes.SHA256()), padding.PSS.DIGEST_LENGTH)
+            signature = key.sign(message, pad, hashes.SHA256())
         else:
             details = f"PKIX_RSA_PKCS1V15_{key.key_size}_SHA256"
             signature = key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+        details = logged_details or details
         public = key.public_key()
         if rekor == "v1":
             pem = public.public_bytes(

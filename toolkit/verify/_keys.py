@@ -24,6 +24,7 @@ __all__ = [
     "hash_function",
     "key_details_for",
     "load_verifying_key",
+    "logged_scheme",
     "spki_der",
 ]
 
@@ -182,6 +183,50 @@ def as_verifying_key(key: PublicKeyTypes) -> tuple[VerifyingKey, PublicKeyDetail
     return _check_scheme(key, _SCHEMES[details], details), details
 
 
+def logged_scheme(
+    logged: str, derived: PublicKeyDetails, key: VerifyingKey
+) -> PublicKeyDetails | None:
+    """Settle the signature scheme of a key from the ``keyDetails`` a log entry names.
+
+    A certificate or SPKI names only the key, not the padding, so
+    :func:`key_details_for` maps RSA keys to PKCS#1 v1.5. Rekor v2 records
+    whatever scheme the client declared, and an RSA key may sign with RSA-PSS
+    instead. The logged name is covered by the inclusion proof and checkpoint,
+    so it (not the bundle) decides, and only within one narrow rule: an RSA key
+    may switch to the PSS entry for exactly its modulus size. Anything else
+    (another size, another key type, an alias, an unknown name) is refused, so
+    the log cannot move a key to a scheme that does not match it.
+
+    Args:
+        logged: The ``keyDetails`` string recorded in the log entry body.
+        derived: The scheme derived from the key (see :func:`key_details_for`).
+        key: The verifying key.
+
+    Returns:
+        The scheme to verify with, or None when the logged name does not fit the key.
+    """
+    if logged == derived.value:
+        return derived
+    try:
+        named = PublicKeyDetails(logged)
+    except ValueError:
+        return None
+    scheme = _SCHEMES.get(named)
+    if (
+        scheme is None
+        or not scheme.pss
+        or not isinstance(key, rsa.RSAPublicKey)
+        # The PKCS#1 v1.5 entry derived for the key must be the sized one, so
+        # the PSS entry is its exact sibling: same key type, size and hash.
+        or _SCHEMES[derived].pss
+        or _SCHEMES[derived].rsa_bits != key.key_size
+        or scheme.rsa_bits != key.key_size
+        or scheme.hash is not _SCHEMES[derived].hash
+    ):
+        return None
+    return named
+
+
 def message_hash(details: PublicKeyDetails) -> HashAlgorithm | None:
     """The hash a registry scheme applies to messages (None for Ed25519)."""
     return _SCHEMES[details].hash
@@ -192,6 +237,8 @@ def verify_message(
     signature: bytes,
     message: bytes,
     algorithm: HashAlgorithm | None,
+    *,
+    pss: bool = False,
 ) -> bool:
     """Verify a signature over a whole message.
 
@@ -201,6 +248,7 @@ def verify_message(
         message: The signed bytes.
         algorithm: The message hash (see :func:`message_hash`); None only for
             Ed25519, which hashes internally.
+        pss: Use RSASSA-PSS instead of PKCS#1 v1.5 (RSA keys only; see :func:`is_pss`).
     """
     try:
         if isinstance(key, ed25519.Ed25519PublicKey):
@@ -208,7 +256,7 @@ def verify_message(
         else:
             if algorithm is None:
                 raise KeySchemeError(f"a {_describe(key)} needs a message hash")
-            _verify_hashed(key, signature, message, _HASHES[algorithm](), prehashed=False)
+            _verify_hashed(key, signature, message, _HASHES[algorithm](), prehashed=False, pss=pss)
     except InvalidSignature:
         return False
     return True
@@ -251,6 +299,11 @@ def _verify_hashed(
     if isinstance(key, ec.EllipticCurvePublicKey):
         key.verify(signature, data, ec.ECDSA(chosen))
     elif pss:
+        # MGF1 with the message hash, as the registry's PSS entries specify. The
+        # salt length is recovered, not pinned: airseal's signers use the digest
+        # length, but Go's crypto/rsa default (PSSSaltLengthAuto, which the Go
+        # Sigstore clients build on) signs with the maximum and verifies with
+        # auto-detection. Fixing it on the verifier side adds no security to PSS.
         key.verify(
             signature,
             data,

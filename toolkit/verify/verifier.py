@@ -691,11 +691,17 @@ class Verifier:
             raise VerificationError(Check.TLOG_BODY, "log entry records a different signature")
         material = "x509Certificate" if state.leaf is not None else "publicKey"
         verifier = _exact(signature["verifier"], {"keyDetails", material}, "signature.verifier")
-        if verifier["keyDetails"] != state.key_details.value:
+        logged = verifier["keyDetails"]
+        scheme = (
+            _keys.logged_scheme(logged, state.key_details, state.key)
+            if isinstance(logged, str)
+            else None
+        )
+        if scheme is None:
             raise VerificationError(
                 Check.TLOG_BODY,
-                f"log entry names key scheme {verifier['keyDetails']!r}, "
-                f"expected {state.key_details.value}",
+                f"log entry names key scheme {logged!r}, which does not fit the "
+                f"{state.key_details.value} key",
             )
         raw = b64decode(_exact(verifier[material], {"rawBytes"}, material)["rawBytes"])
         own = (
@@ -707,6 +713,10 @@ class Verifier:
             raise VerificationError(
                 Check.TLOG_BODY, "log entry records a different certificate or key"
             )
+        # Only now, with the whole body bound to this key, may the logged scheme
+        # (RSA-PSS for an RSA key) replace the derived one for step 8. The DSSE
+        # prehash check above is unaffected: every RSA scheme hashes with SHA-256.
+        state.key_details = scheme
         if envelope is None:
             state.signed_digest = (algorithm, expected)
 
@@ -750,6 +760,7 @@ class Verifier:
                 envelope.signatures[0].sig,
                 envelope.pae(),
                 _keys.message_hash(state.key_details),
+                pss=_keys.is_pss(state.key_details),
             ):
                 raise VerificationError(
                     Check.SIGNATURE, "DSSE signature does not verify with the signing key"

@@ -99,6 +99,18 @@ _ENGINE_METRICS: Final = (
     ("integrated", "counter", "integrated_total", "Entries integrated into the tree."),
     ("rounds", "counter", "rounds_total", "Sequencing rounds completed."),
     ("round_errors", "counter", "round_errors_total", "Sequencing rounds that failed."),
+    (
+        "partials_deleted",
+        "counter",
+        "partials_deleted_total",
+        "Completed tiles and bundles whose partial versions were deleted.",
+    ),
+    (
+        "partials_gc_failures",
+        "counter",
+        "partials_gc_failures_total",
+        "Failed deletions of partial tiles (harmless: they stay in storage).",
+    ),
     ("tree_size", "gauge", "tree_size", "Size of the current checkpoint."),
     ("pending", "gauge", "pending", "Submissions not yet answered (waiting or in a round)."),
     ("halted", "gauge", "halted", "1 when the log stopped after an integrity fault."),

@@ -13,7 +13,10 @@ and runs a *round* in a dedicated worker thread:
    signed as a C2SP note with the log key;
 4. ``coordinator.compare_and_swap`` publishes it -- the moment the entries
    are committed -- and only then are the submissions answered, each with an
-   inclusion proof against that checkpoint.
+   inclusion proof against that checkpoint;
+5. the partial versions of every tile and bundle the round completed are
+   deleted (C2SP allows it once the full tile exists, and readers fall back
+   to it). A failed deletion is logged and counted, never fails the round.
 
 So a round costs one sequencing transaction, a handful of tile writes and one
 signature, whatever the batch size: batching is what makes a durable log fast.
@@ -30,7 +33,10 @@ that checkpoint before anything is appended.
 Crash recovery: entries sequenced but not yet covered by the checkpoint (a
 crash between steps 1 and 4) are integrated at start, before any new
 submission. Tiles are immutable and a function of the log's entries, so
-rewriting the tiles of an interrupted round is a no-op.
+rewriting the tiles of an interrupted round is a no-op. A crash between a
+round's checkpoint and its deletion of partials leaves those partials on
+storage for good: harmless (a few files, consistent with the full tile), so
+start-up does not look for them.
 """
 
 from __future__ import annotations
@@ -197,8 +203,8 @@ class _Tree:
             width = nodes % tiles.TILE_WIDTH
             hashes: list[bytes] = []
             if width:
-                path = tiles.tile_path(level, nodes >> tiles.TILE_HEIGHT, width)
-                hashes = tiles.split_tile(self._get(path), width)
+                data = self._get_partial(tiles.TileRef(level, nodes >> tiles.TILE_HEIGHT, width))
+                hashes = tiles.split_tile(data, width)
             self.edge.append(hashes)
             if nodes < tiles.TILE_WIDTH:
                 break
@@ -206,11 +212,37 @@ class _Tree:
         self.bodies = []
         width = size % tiles.TILE_WIDTH
         if width:
-            path = tiles.entries_path(size >> tiles.TILE_HEIGHT, width)
-            bodies = tiles.decode_bundle(self._get(path))
+            ref = tiles.TileRef(None, size >> tiles.TILE_HEIGHT, width)
+            path = ref.path
+            bodies = tiles.decode_bundle(self._get_partial(ref))
             if len(bodies) != width:
                 raise StorageError(f"{path} holds {len(bodies)} entries, expected {width}")
             self.bodies = bodies
+
+    def _get_partial(self, ref: tiles.TileRef) -> bytes:
+        """The partial tile or bundle ``ref``, else its prefix cut from the full one.
+
+        Another front-end may complete the tile, and delete its partials,
+        between our reading the checkpoint and reading its edge: the full
+        tile then starts with the same hashes (entries), which is how C2SP
+        readers use it too.
+
+        Raises:
+            StorageError: Neither is in the store, or the full bundle is malformed.
+        """
+        data = self._store.get(ref.path)
+        if data is not None:
+            return data
+        full = tiles.TileRef(ref.level, ref.index)
+        data = self._store.get(full.path)
+        if data is None:
+            raise StorageError(f"tile {ref.path} is missing from the tile store")
+        if not ref.is_entries:
+            return data[: ref.width * merkle.HASH_SIZE]
+        try:
+            return tiles.encode_bundle(tiles.decode_bundle(data)[: ref.width])
+        except FormatError as exc:
+            raise StorageError(f"{full.path}: {exc.detail}") from None
 
     def _get(self, path: str) -> bytes:
         data = self._store.get(path)
@@ -473,6 +505,8 @@ class LogEngine:
                 "round_seconds_sum",
                 "round_seconds_count",
                 "batch_entries_sum",
+                "partials_deleted",
+                "partials_gc_failures",
             ),
             0.0,
         )
@@ -837,6 +871,34 @@ class LogEngine:
         self._hot = dict(writes)
         self._dirty = False
         self._counters["integrated"] += target - old_size
+        self._delete_partials(old_size, target)
+
+    def _delete_partials(self, old_size: int, new_size: int) -> None:
+        """Delete the partials of the tiles and bundles completed growing to ``new_size``.
+
+        Called only after the checkpoint is stored, when the full tiles are
+        durable and this front-end won the compare-and-swap (so exactly one
+        front-end deletes). A failure leaves superseded partials behind,
+        which is harmless -- they agree with the full tile -- so it is
+        logged and counted instead of failing a round whose entries are
+        already committed.
+        """
+        completed = [
+            ref.path
+            for ref in (
+                *tiles.changed_bundles(old_size, new_size),
+                *tiles.changed_tiles(old_size, new_size),
+            )
+            if ref.is_full
+        ]
+        for path in completed:
+            try:
+                self._store.delete_partials(path)
+            except StorageError as exc:
+                self._counters["partials_gc_failures"] += 1
+                _log.warning("could not delete the partial tiles of %s: %s", path, exc)
+            else:
+                self._counters["partials_deleted"] += 1
 
     def _sign_checkpoint(self, size: int, root: bytes) -> bytes:
         text = Checkpoint(self._origin, size, root).to_text()

@@ -31,8 +31,10 @@ from toolkit.services.log.storage import (
     SequencedEntry,
     StorageError,
     check_path,
+    partial_prefix,
     plan_batch,
 )
+from toolkit.services.log.tiles import TILE_WIDTH
 
 __all__ = ["PostgresCoordinator", "PostgresTileStore"]
 
@@ -348,6 +350,19 @@ class PostgresTileStore:
         with self._db.connection(f"read {path}") as conn:
             row = conn.execute("SELECT data FROM log_tiles WHERE path = %s", (path,)).fetchone()
         return None if row is None else bytes(row[0])
+
+    def delete_partials(self, path: str) -> None:
+        """See :meth:`~toolkit.services.log.storage.TileStore.delete_partials`.
+
+        One statement naming the 255 possible partial paths: equality on the
+        primary key uses its index whatever the database's collation, where
+        ``LIKE 'prefix%'`` can only use it under the C collation and would
+        otherwise scan the whole table at every completed tile.
+        """
+        prefix = partial_prefix(path)
+        paths = [f"{prefix}{width}" for width in range(1, TILE_WIDTH)]
+        with self._db.connection(f"delete partials of {path}") as conn:
+            conn.execute("DELETE FROM log_tiles WHERE path = ANY(%s)", (paths,))
 
     def close(self) -> None:
         """See :meth:`~toolkit.services.log.storage.TileStore.close` (idempotent)."""

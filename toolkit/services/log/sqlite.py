@@ -33,6 +33,7 @@ from toolkit.services.log.storage import (
     SequencedEntry,
     StorageError,
     check_path,
+    partial_prefix,
     plan_batch,
 )
 
@@ -364,6 +365,33 @@ class FileTileStore:
             return None
         except OSError as exc:
             raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+    def delete_partials(self, path: str) -> None:
+        """See :meth:`~toolkit.services.log.storage.TileStore.delete_partials`.
+
+        The partials of ``tile/0/001`` are the files of the directory
+        ``tile/0/001.p``: its files go (temp files a crashed write left
+        there included), then the directory, then the parent is fsynced so
+        that the removal is durable. A crash half-way leaves a few partials,
+        which are harmless: readers fall back to the full tile.
+        """
+        directory = self._root / partial_prefix(path).rstrip("/")
+        try:
+            names = [entry.name for entry in directory.iterdir()]
+        except (FileNotFoundError, NotADirectoryError):
+            return  # already deleted, or the tile never had partials
+        except OSError as exc:
+            raise StorageError(f"cannot list {path}.p: {exc.strerror or exc}") from exc
+        try:
+            for name in names:
+                (directory / name).unlink(missing_ok=True)
+            try:
+                directory.rmdir()
+            except FileNotFoundError:
+                return  # a concurrent delete_partials got there first
+            fsync_dir(directory.parent)
+        except OSError as exc:
+            raise StorageError(f"cannot delete {path}.p: {exc.strerror or exc}") from exc
 
     def close(self) -> None:
         """See :meth:`~toolkit.services.log.storage.TileStore.close` (nothing to release)."""

@@ -15,6 +15,12 @@ by several stateless front-ends:
 Durability contract: when :meth:`Coordinator.sequence` or
 :meth:`Coordinator.compare_and_swap` returns, the change survives a crash
 (fsync / commit); when :meth:`TileStore.put` returns, the object does.
+
+Partial tiles are the one exception to immutability: once the full tile of
+an index is durable, :meth:`TileStore.delete_partials` removes its partial
+versions (C2SP tlog-tiles allows it; clients then read the full tile and
+use its prefix), so that a slow log does not keep up to 255 superseded
+copies of every tile and entry bundle.
 """
 
 from __future__ import annotations
@@ -35,7 +41,9 @@ __all__ = [
     "SequencedEntry",
     "StorageError",
     "TileStore",
+    "check_full_path",
     "check_path",
+    "partial_prefix",
     "plan_batch",
 ]
 
@@ -167,6 +175,20 @@ class TileStore(Protocol):
         """The bytes at ``path``, or None (also for a path that is not a tile path)."""
         ...
 
+    def delete_partials(self, path: str) -> None:
+        """Remove every partial version ``<path>.p/<W>`` of the full tile or bundle at ``path``.
+
+        Only called once the full object at ``path`` is durable, so that a
+        reader who misses a partial can always fall back to it. Idempotent:
+        deleting partials that are already gone (or never existed) is a
+        no-op. Other indices and levels are untouched.
+
+        Raises:
+            StorageError: ``path`` is not a canonical *full* tile or bundle
+                path (:func:`check_full_path`), or the backend failed.
+        """
+        ...
+
     def close(self) -> None:
         """Release connections and files."""
         ...
@@ -205,6 +227,31 @@ def check_path(path: str) -> str:
     if match is None or int(match["index"].replace("x", "").replace("/", "")) > _MAX_INDEX:
         raise StorageError(f"not a tile path: {path[:_MAX_PATH]!r}")
     return path
+
+
+def check_full_path(path: str) -> str:
+    """Return ``path`` if it is a canonical C2SP path of a *full* tile or entry bundle.
+
+    What :meth:`TileStore.delete_partials` accepts: a partial path there
+    would name ``<N>.p/<W>.p/…``, which no store holds, and refusing it keeps
+    a typo from silently deleting nothing.
+
+    Raises:
+        StorageError: ``path`` is not a tile path, or is a partial one.
+    """
+    check_path(path)
+    if ".p/" in path:
+        raise StorageError(f"not a full tile path: {path!r}")
+    return path
+
+
+def partial_prefix(path: str) -> str:
+    """The prefix ``<path>.p/`` shared by every partial version of the full tile ``path``.
+
+    Raises:
+        StorageError: As :func:`check_full_path`.
+    """
+    return check_full_path(path) + ".p/"
 
 
 def plan_batch(
@@ -333,6 +380,13 @@ class MemoryTileStore:
         """See :meth:`TileStore.get` (None for a path that is not a tile path)."""
         with self._lock:
             return self._objects.get(path)
+
+    def delete_partials(self, path: str) -> None:
+        """See :meth:`TileStore.delete_partials`."""
+        prefix = partial_prefix(path)
+        with self._lock:
+            for stored in [p for p in self._objects if p.startswith(prefix)]:
+                del self._objects[stored]
 
     def close(self) -> None:
         """See :meth:`TileStore.close`."""

@@ -165,3 +165,81 @@ def test_cli_key_flag(
     )
     assert result.exit_code == 1
     assert result.output.startswith("error[signature.digest]")
+
+
+# -- RSA-PSS: the scheme a Rekor v2 entry's keyDetails names ------------------------------
+
+
+@pytest.fixture(scope="module")
+def rsa2048() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(65537, 2048)
+
+
+def test_rsa_pss_entry_verifies(instance: FakeSigstore, rsa2048: rsa.RSAPrivateKey) -> None:
+    signed = instance.sign_blob_with_key(ARTIFACT, rsa2048, pss=True)
+    entry = signed.bundle["verificationMaterial"]["tlogEntries"][0]
+    assert entry["kindVersion"] == {"kind": "hashedrekord", "version": "0.0.2"}
+    _verify(signed, KeyPolicy(rsa2048.public_key()))
+
+
+def test_rsa_pss_entry_with_a_pkcs1_signature_fails_the_signature(
+    instance: FakeSigstore, rsa2048: rsa.RSAPrivateKey
+) -> None:
+    # The log binds PSS, so a PKCS#1 v1.5 signature is checked as PSS and fails.
+    signed = instance.sign_blob_with_key(
+        ARTIFACT, rsa2048, logged_details="PKIX_RSA_PSS_2048_SHA256"
+    )
+    with pytest.raises(VerificationError) as info:
+        _verify(signed, KeyPolicy(rsa2048.public_key()))
+    assert info.value.check is Check.SIGNATURE
+
+
+def test_pss_signature_logged_as_pkcs1_fails_the_signature(
+    instance: FakeSigstore, rsa2048: rsa.RSAPrivateKey
+) -> None:
+    # The other direction: the logged PKCS#1 v1.5 name wins, and the PSS
+    # signature does not verify under it (no fallback between paddings).
+    signed = instance.sign_blob_with_key(
+        ARTIFACT, rsa2048, pss=True, logged_details="PKIX_RSA_PKCS1V15_2048_SHA256"
+    )
+    with pytest.raises(VerificationError) as info:
+        _verify(signed, KeyPolicy(rsa2048.public_key()))
+    assert info.value.check is Check.SIGNATURE
+
+
+@pytest.mark.parametrize(
+    "logged",
+    [
+        "PKIX_RSA_PSS_3072_SHA256",  # PSS, but another modulus size
+        "PKIX_RSA_PSS_4096_SHA256",
+        "PKIX_RSA_PKCS1V15_3072_SHA256",
+        "PKIX_RSA_PKCS1V5",  # deprecated unsized alias: not what Rekor v2 records
+        "PKIX_ECDSA_P256_SHA_256",
+        "PKIX_RSA_PSS_2048_SHA512",  # no such registry entry
+    ],
+)
+def test_rsa_entry_naming_another_scheme_fails_the_body(
+    instance: FakeSigstore, rsa2048: rsa.RSAPrivateKey, logged: str
+) -> None:
+    signed = instance.sign_blob_with_key(ARTIFACT, rsa2048, pss=True, logged_details=logged)
+    with pytest.raises(VerificationError) as info:
+        _verify(signed, KeyPolicy(rsa2048.public_key()))
+    assert info.value.check is Check.TLOG_BODY
+    assert "does not fit" in info.value.detail
+
+
+def test_ec_entry_naming_rsa_pss_fails_the_body(
+    instance: FakeSigstore, p256: ec.EllipticCurvePrivateKey
+) -> None:
+    signed = instance.sign_blob_with_key(ARTIFACT, p256, logged_details="PKIX_RSA_PSS_2048_SHA256")
+    with pytest.raises(VerificationError) as info:
+        _verify(signed, KeyPolicy(p256.public_key()))
+    assert info.value.check is Check.TLOG_BODY
+
+
+def test_rsa_pss_needs_a_rekor_v2_entry(instance: FakeSigstore, rsa2048: rsa.RSAPrivateKey) -> None:
+    # A hashedrekord 0.0.1 body names no scheme, so RSA means PKCS#1 v1.5 there.
+    signed = instance.sign_blob_with_key(ARTIFACT, rsa2048, pss=True, rekor="v1")
+    with pytest.raises(VerificationError) as info:
+        _verify(signed, KeyPolicy(rsa2048.public_key()))
+    assert info.value.check is Check.SIGNATURE

@@ -658,3 +658,141 @@ def test_proofs_are_the_reference_proofs() -> None:
         for a in accepted:
             assert a.tree_size == size
             assert list(a.proof) == merkle.inclusion_proof(a.index, size, reference)
+
+
+# -- deleting superseded partial tiles ---------------------------------------------------------
+
+
+def c2sp_reader(read: Callable[[str], bytes | None]) -> Callable[[str], bytes | None]:
+    """A reader that, like C2SP clients, falls back to the full tile for a missing partial."""
+
+    def get(path: str) -> bytes | None:
+        data = read(path)
+        if data is not None or ".p/" not in path:
+            return data
+        full, width = path.split(".p/")
+        data = read(full)
+        if data is None:
+            return None
+        if full.startswith("tile/entries/"):
+            return tiles.encode_bundle(tiles.decode_bundle(data)[: int(width)])
+        return data[: int(width) * merkle.HASH_SIZE]
+
+    return get
+
+
+def partials(store: MemoryTileStore, full: str) -> list[str]:
+    return [path for path in store._objects if path.startswith(full + ".p/")]
+
+
+def test_completed_tiles_lose_their_partials() -> None:
+    store = MemoryTileStore()
+    eng = engine(store=store, batch_size=1000)
+    # Small rounds, as at a low rate: each writes new partials of tile 0.
+    steps = [1, 2, 3, 50, 100, 100, 44]
+
+    async def scenario() -> list[list[Accepted]]:
+        await eng.start()
+        out: list[list[Accepted]] = []
+        try:
+            count = 0
+            for step in steps:
+                out.append(await submit_all(eng, [entry(i) for i in range(count, count + step)]))
+                count += step
+                if count < 256:
+                    # Before the tile is full, its partials are what is served.
+                    assert partials(store, "tile/0/000") != []
+        finally:
+            await eng.stop()
+        return out
+
+    rounds = run(scenario)
+    final = rounds[-1][-1]
+    assert final.tree_size == 300
+    # Tile 0 and bundle 0 are full: their partials are gone, the full ones stay.
+    assert partials(store, "tile/0/000") == partials(store, "tile/entries/000") == []
+    assert store.get("tile/0/000") is not None and store.get("tile/entries/000") is not None
+    assert eng.read("tile/0/000") == store.get("tile/0/000")
+    assert eng.read("tile/0/000.p/6") is None
+    # The right edge keeps its partials: tile 1 of level 0, tile 0 of level 1.
+    assert store.get("tile/0/001.p/44") is not None
+    assert store.get("tile/entries/001.p/44") is not None
+    assert store.get("tile/1/000.p/1") is not None
+    assert eng.metrics()["partials_gc_failures"] == 0
+    assert eng.metrics()["partials_deleted"] == 2
+    # Every answer still verifies, and every older tree is still readable
+    # (partials from the full tile) and consistent with the final one.
+    source = tiles.TileHashSource(300, store.get)
+    for accepted in rounds:
+        for a in accepted:
+            verify_accepted(a, eng)
+        size, root = accepted[0].tree_size, accepted[0].root_hash
+        old = tiles.TileHashSource(size, c2sp_reader(store.get))
+        assert merkle.tree_root(size, old) == root
+        proof = merkle.consistency_proof(size, 300, source)
+        merkle.verify_consistency(size, 300, proof, root, final.root_hash)
+    assert all_bodies(store, 300) == [entry(i).body for i in range(300)]
+
+
+class NoDeleteStore(MemoryTileStore):
+    """A store whose partial tiles cannot be deleted."""
+
+    def delete_partials(self, path: str) -> None:
+        raise StorageError(f"permission denied deleting the partials of {path}")
+
+
+def test_a_failed_partial_deletion_never_fails_the_round(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    coordinator, store = MemoryCoordinator(), NoDeleteStore()
+    eng = engine(coordinator, store, batch_size=1000)
+
+    async def scenario() -> list[Accepted]:
+        await eng.start()
+        try:
+            await submit_all(eng, [entry(i) for i in range(200)])
+            return await submit_all(eng, [entry(i) for i in range(200, 300)])
+        finally:
+            await eng.stop()
+
+    accepted = run(scenario)
+    for a in accepted:
+        verify_accepted(a, eng)
+    metrics = eng.metrics()
+    assert (metrics["round_errors"], metrics["partials_gc_failures"]) == (0, 2)
+    assert "could not delete the partial tiles of tile/entries/000: permission denied" in (
+        caplog.text
+    )
+    # The leftovers are harmless: they agree with the full tile.
+    full = store.get("tile/0/000")
+    assert full is not None and store.get("tile/0/000.p/200") == full[: 200 * 32]
+
+
+def test_start_reads_the_edge_from_the_full_tile_when_its_partial_is_gone() -> None:
+    # Another front-end completed tile 0 and deleted its partials after this
+    # one read the checkpoint of size 200: the full tile holds the same prefix.
+    coordinator, store = MemoryCoordinator(), MemoryTileStore()
+    first = engine(coordinator, store)
+
+    async def grow(eng: LogEngine, start: int, end: int) -> list[Accepted]:
+        await eng.start()
+        try:
+            return await submit_all(eng, [entry(i) for i in range(start, end)])
+        finally:
+            await eng.stop()
+
+    run(lambda: grow(first, 0, 200))
+    bodies = [entry(i).body for i in range(256)]
+    built = tiles.build_tiles([merkle.leaf_hash(body) for body in bodies])
+    store.put("tile/0/000", built["tile/0/000"])
+    store.put("tile/entries/000", tiles.encode_bundle(bodies))
+    store.delete_partials("tile/0/000")
+    store.delete_partials("tile/entries/000")
+    assert store.get("tile/0/000.p/200") is None
+
+    second = engine(coordinator, store)
+    accepted = run(lambda: grow(second, 200, 300))
+    assert accepted[-1].tree_size == 300
+    for a in accepted:
+        verify_accepted(a, second)
+    assert store_root(store, 300) == accepted[-1].root_hash

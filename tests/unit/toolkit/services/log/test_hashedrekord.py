@@ -233,11 +233,6 @@ def test_rsa_pss_is_accepted_and_recorded_as_pss(keys: dict[str, KeyCase]) -> No
     assert verifier["keyDetails"] == "PKIX_RSA_PSS_2048_SHA256"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="toolkit.verify derives keyDetails from the key (PKCS#1 v1.5 for RSA), "
-    "so it cannot match an RSA-PSS log entry yet",
-)
 def test_rsa_pss_body_verifies(keys: dict[str, KeyCase], instance: FakeSigstore) -> None:
     case = keys["rsa2048-pss"]
     parsed = parse_request(_encode(_key_request(case)))
