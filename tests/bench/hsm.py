@@ -37,8 +37,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -60,6 +58,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (  # noqa: E402
     encode_dss_signature,
 )
 
+from tests.bench._common import log, machine  # noqa: E402
 from toolkit.errors import HSMError  # noqa: E402
 from toolkit.signing import KeyAlgorithm  # noqa: E402
 from toolkit.signing.pkcs11 import Pkcs11Signer  # noqa: E402
@@ -69,10 +68,6 @@ OVERHEAD_TARGET = 1.2
 MESSAGE = b"airseal hsm benchmark " * 3  # 66 bytes, about a TUF or checkpoint signature input
 TOKEN = "airseal-bench"
 PIN = "bench-pin-0000"
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def emit(document: dict[str, Any]) -> None:
@@ -251,22 +246,6 @@ SECTIONS: list[tuple[str, Callable[[Context], dict[str, Any]]]] = [
 ]
 
 
-def machine() -> dict[str, Any]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    info: dict[str, Any] = {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-    }
-    for package in ("cryptography", "python-pkcs11", "airseal"):
-        try:
-            info[package] = version(package)
-        except PackageNotFoundError:
-            info[package] = None
-    return info
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds (smoke run)")
@@ -284,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "airseal PKCS#11 signing on SoftHSM",
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "quick": args.quick,
-        "machine": machine(),
+        "machine": machine(("cryptography", "python-pkcs11", "airseal")),
     }
     with tempfile.TemporaryDirectory(prefix="airseal-bench-hsm-") as scratch:
         try:

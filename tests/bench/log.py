@@ -50,15 +50,12 @@ from cryptography.hazmat.primitives import hashes  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from cryptography.x509.oid import NameOID  # noqa: E402
 
+from tests.bench._common import log  # noqa: E402
 from tests.support.log_server import LogServer, hashedrekord_document  # noqa: E402
 
 TARGET_RATE = 2500.0
 TARGET_P99_S = 1.0
 CLIENT_KEYS = 32
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 # -- requests, prepared before the clock starts -------------------------------------

@@ -26,8 +26,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-import platform
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -41,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.bench._common import log, machine  # noqa: E402
 from tests.support.postgres import PostgresCluster, postgres_missing  # noqa: E402
 from toolkit.services.log.postgres import PostgresCoordinator, PostgresTileStore  # noqa: E402
 from toolkit.services.log.sqlite import FileTileStore, SQLiteCoordinator  # noqa: E402
@@ -50,10 +50,6 @@ from toolkit.services.log.tiles import tile_path  # noqa: E402
 BATCH_SIZES = (256, 1024)
 BODY = b"x" * 600
 TILE = bytes(range(256)) * 32  # 8192 bytes: a full tile of 256 hashes
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 class Entries:
@@ -166,25 +162,6 @@ def postgres_section(runs: int, rows: int, tiles: int) -> dict[str, Any]:
             store.close()
 
 
-def machine(scratch: Path) -> dict[str, Any]:
-    import sqlite3
-    from importlib.metadata import PackageNotFoundError, version
-
-    info: dict[str, Any] = {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "sqlite": sqlite3.sqlite_version,
-        "scratch_dir": str(scratch),
-    }
-    for package in ("psycopg", "psycopg-binary", "airseal"):
-        try:
-            info[package] = version(package)
-        except PackageNotFoundError:
-            info[package] = None
-    return info
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="fewer, shorter runs (smoke run)")
@@ -203,7 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.dir is not None:
         args.dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="airseal-bench-log-", dir=args.dir) as scratch:
-        document["machine"] = machine(Path(scratch))
+        document["machine"] = machine(
+            ("psycopg", "psycopg-binary", "airseal"),
+            sqlite=sqlite3.sqlite_version,
+            scratch_dir=str(scratch),
+        )
         sections: list[tuple[str, Callable[[], dict[str, Any]]]] = [
             ("sqlite", lambda: sqlite_section(Path(scratch), runs, rows, tiles)),
             ("postgres", lambda: postgres_section(runs, rows, tiles)),

@@ -29,7 +29,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -45,6 +44,8 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.bench._common import log, machine  # noqa: E402
+
 IN_PROCESS_TARGET = 0.5
 PROCESS_TARGET = 0.35
 PROCESS_CASE = "staging-v0.3-happy"
@@ -53,10 +54,6 @@ CTC_MEDIA_TYPE = "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json"
 IN_TOTO = "application/vnd.in-toto+json"
 BLOCK = 10  # calls per implementation before switching to the other
 WARMUP_RUNS = 2  # untimed runs of each command before the timed ones
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def emit(document: dict[str, Any]) -> None:
@@ -360,31 +357,6 @@ def process(case: Case, vectors: Path, runs: int) -> tuple[dict[str, Any], bool]
 # --------------------------------------------------------------------------- main
 
 
-def machine() -> dict[str, Any]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    info: dict[str, Any] = {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-    }
-    for package in ("cryptography", "sigstore", "airseal"):
-        try:
-            info[package] = version(package)
-        except PackageNotFoundError:
-            info[package] = None
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu_model"] = line.split(":", 1)[1].strip()
-                break
-        info["load_average"] = [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        pass
-    return info
-
-
 def load_happy_cases() -> tuple[Path, list[Case]] | str:
     """The vectors folder and its happy cases, or why they cannot be loaded."""
     from tests.conftest import load_cases, vectors_root
@@ -432,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     document: dict[str, Any] = {
         "benchmark": "airseal offline bundle verification vs sigstore-python",
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": machine(),
+        "machine": machine(("cryptography", "sigstore", "airseal")),
     }
     document["in_process"], ok = in_process(cases, args.iterations, args.warmup)
     if args.no_process:
