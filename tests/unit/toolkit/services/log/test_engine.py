@@ -50,6 +50,19 @@ def run(scenario: Callable[[], Coroutine[Any, Any, T]]) -> T:
     return asyncio.run(scenario())
 
 
+def submit_once(eng: LogEngine, new: NewEntry) -> Accepted:
+    """Start the engine, submit one entry, stop it; the answer."""
+
+    async def scenario() -> Accepted:
+        await eng.start()
+        try:
+            return await eng.submit(new)
+        finally:
+            await eng.stop()
+
+    return run(scenario)
+
+
 def entry(i: int | str) -> NewEntry:
     body = f'{{"entry":"{i}"}}'.encode()
     return NewEntry(merkle.leaf_hash(body), body)
@@ -142,14 +155,7 @@ def test_batches_indices_proofs_and_checkpoints() -> None:
 def test_signed_checkpoint_and_key_ids() -> None:
     eng = engine()
 
-    async def scenario() -> Accepted:
-        await eng.start()
-        try:
-            return await eng.submit(entry("only"))
-        finally:
-            await eng.stop()
-
-    accepted = run(scenario)
+    accepted = submit_once(eng, entry("only"))
     assert (accepted.index, accepted.tree_size, accepted.proof) == (0, 1, ())
     verifier = Ed25519NoteVerifier(ORIGIN, ED25519.public_key)  # type: ignore[arg-type]
     note = Note.parse(accepted.checkpoint.decode())
@@ -558,14 +564,7 @@ def test_two_front_ends_share_one_log() -> None:
 def test_ecdsa_log_with_sets() -> None:
     eng = engine(signer=P256, v1_set=True)
 
-    async def scenario() -> Accepted:
-        await eng.start()
-        try:
-            return await eng.submit(entry("v1"))
-        finally:
-            await eng.stop()
-
-    accepted = run(scenario)
+    accepted = submit_once(eng, entry("v1"))
     verify_accepted(accepted, eng)
     spki = P256.public_key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
