@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.support.hsm import softhsm  # noqa: F401 -- the session SoftHSM fixture
+from tests.support.instance import rehearsed_ceremony  # noqa: F401 -- a rehearsed ceremony
 from tests.support.postgres import fresh_postgres_dsn, postgres_cluster, postgres_dsn  # noqa: F401
 from toolkit.errors import Check
 
