@@ -9,7 +9,7 @@ export AIRSEAL_VECTORS ?= $(VECTORS)
 # apt-get needs root; use sudo only when not already root.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: all venv softhsm postgres lint test demo bench clean
+.PHONY: all venv softhsm postgres tuf-js lint test demo bench clean
 
 all: test
 
@@ -37,12 +37,26 @@ postgres:
 	@compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || { $(SUDO) apt-get update -qq \
 		&& $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
 
+# tuf-js, the JavaScript TUF client of the trust interop tests, pinned by
+# tests/interop/js/package-lock.json (tuf-js 5 needs Node >= 20.17; the tests
+# skip, or fail under CI, when node is older or missing).
+JS_DIR := tests/interop/js
+JS_STAMP := $(JS_DIR)/node_modules/.airseal-installed
+
+$(JS_STAMP): $(JS_DIR)/package.json $(JS_DIR)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { $(SUDO) apt-get update -qq \
+		&& $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
+	cd $(JS_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+tuf-js: $(JS_STAMP)
+
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: lint softhsm postgres
+test: lint softhsm postgres tuf-js
 	$(VENV)/bin/pytest -q
 
 DEMO := .demo

@@ -71,6 +71,15 @@ class Check(enum.StrEnum):
     DSSE_ENVELOPE = "dsse.envelope"
     DSSE_PAYLOAD_TYPE = "dsse.payload-type"
     DSSE_SUBJECT = "dsse.subject"
+    # The offline kit (docs/formats/kit.md).
+    KIT_PARSE = "kit.parse"
+    KIT_ROOT = "kit.root"
+    KIT_TUF = "kit.tuf"
+    KIT_EXPIRED = "kit.expired"
+    KIT_ROLLBACK = "kit.rollback"
+    KIT_MIX_AND_MATCH = "kit.mix-and-match"
+    KIT_TARGET = "kit.target"
+    KIT_BUNDLE = "kit.bundle"
 
 
 class Error(Exception):

@@ -19,7 +19,7 @@ from typing import Annotated
 import typer
 
 from toolkit import __version__
-from toolkit.cli import _log, _serve, _verify
+from toolkit.cli import _kit, _log, _serve, _trust, _verify
 
 __all__ = ["app", "main"]
 
@@ -53,6 +53,8 @@ def _root(
 _verify.register(app)
 _log.register(app)
 _serve.register(app)
+_trust.register(app)
+_kit.register(app)
 
 
 #: Entry point group of command groups that plug into ``airseal``.

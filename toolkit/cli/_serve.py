@@ -19,7 +19,13 @@ from typer.core import TyperCommand, TyperGroup
 __all__ = ["SERVICE_MODULES", "register"]
 
 #: One module per service; each has ``add_command(services: typer.Typer)``.
-SERVICE_MODULES = ("toolkit.cli._serve_log",)
+SERVICE_MODULES = (
+    "toolkit.cli._serve_log",
+    "toolkit.cli._serve_ct",
+    "toolkit.cli._serve_tsa",
+    "toolkit.cli._serve_oidc_dev",
+    "toolkit.cli._serve_ca",
+)
 
 
 class _ServeGroup(TyperGroup):

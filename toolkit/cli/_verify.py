@@ -17,6 +17,7 @@ from toolkit.cli._errors import reporting
 from toolkit.errors import EnvironmentSetupError, UsageError
 
 if TYPE_CHECKING:
+    from toolkit.trust.offline import KitVerification
     from toolkit.verify import Artifact, Policy, VerificationResult
 
 __all__ = ["register"]
@@ -97,6 +98,79 @@ def _run(
     return verifier.verify(bundle_bytes, artifact, policy, now=datetime.now(UTC))
 
 
+def _run_kit(
+    policy: "Policy",
+    artifact_spec: str,
+    kit_path: Path,
+    root: Path | None,
+    root_sha256: str | None,
+    state: Path | None,
+    expiry: str,
+) -> "KitVerification":
+    """``--kit``: the kit's TUF chain from the pinned root, then its bundle(s)."""
+    from toolkit.trust.offline import without_http_fetcher
+
+    # Before python-tuf is imported: its HTTP fetcher's urllib3 would create a
+    # socket at import time, and this process must create none.
+    without_http_fetcher()
+
+    from toolkit.cli._kit import _pin
+    from toolkit.errors import Check, FormatError, VerificationError
+    from toolkit.trust.kit import MAX_KIT_BYTES, Kit
+    from toolkit.trust.offline import ExpiryPolicy, default_state_dir, verify_kit
+
+    expiry_policy = ExpiryPolicy.parse(expiry)
+    pin = _pin(root, root_sha256, required=True)
+    assert pin is not None
+    artifact = _artifact(artifact_spec)
+    data = _read_capped(kit_path, "kit", MAX_KIT_BYTES)
+    try:
+        kit = Kit.decode(data)
+    except FormatError as exc:
+        # A kit that does not decode is evidence that failed, like a bundle.
+        raise VerificationError(Check.KIT_PARSE, exc.message) from None
+    return verify_kit(
+        kit,
+        artifact,
+        policy,
+        pin,
+        state_dir=state if state is not None else default_state_dir(pin),
+        expiry=expiry_policy,
+        now=datetime.now(UTC),
+    )
+
+
+def _read_capped(path: Path, what: str, cap: int) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(cap + 1)
+    except FileNotFoundError:
+        raise UsageError(f"{what} {str(path)!r} does not exist") from None
+    except IsADirectoryError:
+        raise UsageError(f"{what} {str(path)!r} is a directory, not a file") from None
+    except OSError as exc:
+        raise EnvironmentSetupError(f"cannot read {what} {str(path)!r}: {exc.strerror}") from None
+    return data  # one byte over the cap is enough for the decoder to refuse it
+
+
+def _print_kit_result(done: "KitVerification", artifact: str, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(done.to_dict()))
+        return
+    _print_result(done.result, artifact, False)
+    trust = done.trust
+    roles = ", ".join(f"{r.role} v{r.version}" for r in trust.roles)
+    reference = trust.reference_time.isoformat() if trust.reference_time else "-"
+    lines = [
+        f"  kit:      {roles} (bundle {done.bundle_index + 1} of {done.bundles})",
+        f"  expiry:   {trust.policy} (reference time {reference})",
+    ]
+    expired = [r.role for r in trust.roles if r.expired_now]
+    if expired:
+        lines.append(f"  note:     expired now, accepted by the policy: {', '.join(expired)}")
+    typer.echo("\n".join(lines))
+
+
 def _print_result(result: "VerificationResult", artifact: str, as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(result.to_dict()))
@@ -124,13 +198,15 @@ def register(app: typer.Typer) -> None:
         artifact: Annotated[
             str, typer.Argument(help="The artifact file, or its digest as sha256:<hex>.")
         ],
-        bundle: Annotated[Path, typer.Option("--bundle", help="The Sigstore bundle.")],
+        bundle: Annotated[
+            Path | None, typer.Option("--bundle", help="The Sigstore bundle.")
+        ] = None,
         trusted_root: Annotated[
-            Path,
+            Path | None,
             typer.Option(
                 "--trusted-root", help="trusted_root.json (or a ClientTrustConfig) to trust."
             ),
-        ],
+        ] = None,
         identity: Annotated[
             str | None, typer.Option("--identity", help="Exact expected SAN.")
         ] = None,
@@ -144,17 +220,61 @@ def register(app: typer.Typer) -> None:
         key: Annotated[
             Path | None, typer.Option("--key", help="PEM public key of a managed-key bundle.")
         ] = None,
+        kit: Annotated[
+            Path | None,
+            typer.Option("--kit", help="Offline kit (.airseal) carrying TUF metadata and bundles."),
+        ] = None,
+        root: Annotated[
+            Path | None, typer.Option("--root", help="With --kit: the pinned TUF root file.")
+        ] = None,
+        root_sha256: Annotated[
+            str | None,
+            typer.Option("--root-sha256", help="With --kit: SHA-256 of the pinned 1.root.json."),
+        ] = None,
+        state: Annotated[
+            Path | None,
+            typer.Option(
+                "--state",
+                help="With --kit: rollback-protection state directory "
+                "(default $XDG_DATA_HOME/airseal/kit-state/<root sha256>).",
+            ),
+        ] = None,
+        expiry: Annotated[
+            str,
+            typer.Option(
+                "--expiry",
+                help="With --kit: strict, grace=DAYS or attested-time=T (RFC 3339 or 'bundle').",
+            ),
+        ] = "strict",
         as_json: Annotated[
             bool, typer.Option("--json", help="Print a JSON object instead of text.")
         ] = False,
     ) -> None:
-        """Verify a Sigstore bundle offline against a trusted root.
+        """Verify a Sigstore bundle offline against a trusted root, or an offline kit.
 
-        Exit 0 when verified, 1 when verification failed (printing
-        error[<check>]: <reason>), 2 on bad input or usage.
+        With --kit, the kit's TUF metadata is verified from the pinned root
+        (--root or --root-sha256), then its bundle against the verified
+        trusted root; nothing touches the network. Exit 0 when verified, 1
+        when verification failed (printing error[<check>]: <reason>), 2 on
+        bad input or usage.
         """
         with reporting(json_output=as_json):
             policy = _policy(identity, identity_regex, issuer, key)
+            if kit is not None:
+                if bundle is not None or trusted_root is not None:
+                    raise UsageError(
+                        "--kit carries the bundle and the trusted root: "
+                        "do not give --bundle or --trusted-root with it"
+                    )
+                done = _run_kit(policy, artifact, kit, root, root_sha256, state, expiry)
+                _print_kit_result(done, artifact, as_json)
+                return
+            if root is not None or root_sha256 is not None or state is not None:
+                raise UsageError("--root, --root-sha256 and --state go with --kit")
+            if expiry != "strict":
+                raise UsageError("--expiry goes with --kit")
+            if bundle is None or trusted_root is None:
+                raise UsageError("give --bundle and --trusted-root, or --kit with a pinned root")
             result = _run(policy, artifact, bundle, trusted_root)
             _print_result(result, artifact, as_json)
 

@@ -1,0 +1,111 @@
+"""``airseal serve ca``: the Fulcio-compatible certificate authority.
+
+Like ``_verify``, this module does not use ``from __future__ import
+annotations``: typer reads the real annotation objects.
+"""
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from toolkit.cli._errors import reporting
+
+if TYPE_CHECKING:
+    from toolkit.services.ca.config import CAConfig
+    from toolkit.verify._x509 import CTLogKey
+
+__all__ = ["add_command"]
+
+
+def add_command(services: typer.Typer) -> None:
+    """Add ``serve ca`` to the ``serve`` group."""
+
+    @services.command("ca")
+    def serve_ca(
+        config: Annotated[
+            Path, typer.Option("--config", help="Services config file (reads [instance] and [ca]).")
+        ],
+    ) -> None:
+        """Run the certificate authority (Fulcio v2 API: /api/v2/signingCert …).
+
+        Refuses to start (exit 2) when the key does not match the chain's first
+        certificate or that certificate is not a code-signing CA certificate.
+        """
+        with reporting():
+            _run_ca(config)
+
+
+def _ct_logs(config: "CAConfig") -> "dict[bytes, list[CTLogKey]]":
+    """The CT keys an SCT must verify with: ``ct_key``, else the trusted root's ctlogs."""
+    from datetime import UTC, datetime
+
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from toolkit.errors import EnvironmentSetupError, FormatError, UsageError
+    from toolkit.services.ca.issuance import ct_logs_from_keys
+
+    if config.ct_key is not None:
+        try:
+            key = serialization.load_pem_public_key(config.ct_key.read_bytes())
+        except OSError as exc:
+            raise EnvironmentSetupError(
+                f"cannot read {config.ct_key}: {exc.strerror or exc}"
+            ) from None
+        except (ValueError, UnsupportedAlgorithm):
+            raise FormatError(f"{config.ct_key} is not a PEM public key") from None
+        if not isinstance(key, ec.EllipticCurvePublicKey):
+            raise UsageError(f"{config.ct_key} is not an ECDSA CT log key")
+        return ct_logs_from_keys([key], start=datetime(1970, 1, 1, tzinfo=UTC))
+    from toolkit.models.trustroot import TrustedRoot
+    from toolkit.verify._trust import TrustMaterial
+
+    assert config.trusted_root is not None
+    try:
+        data = config.trusted_root.read_bytes()
+    except OSError as exc:
+        raise EnvironmentSetupError(
+            f"cannot read {config.trusted_root}: {exc.strerror or exc}"
+        ) from None
+    logs = TrustMaterial(TrustedRoot.from_json(data)).ctlogs
+    if not logs:
+        raise UsageError(f"{config.trusted_root} lists no usable CT log key")
+    return logs
+
+
+def _run_ca(config_path: Path) -> None:
+    import logging
+
+    import uvloop
+
+    from toolkit.services._http import Service, bind, listen_address, serve
+    from toolkit.services.ca.app import create_app
+    from toolkit.services.ca.config import CAConfig, load_chain
+    from toolkit.services.ca.issuance import CertificateAuthority
+    from toolkit.services.ca.oidc import TokenVerifier
+    from toolkit.services.config import ConfigFile
+    from toolkit.services.ct.client import HttpCTClient
+
+    file = ConfigFile.load(config_path)
+    config = CAConfig.from_file(file)
+    host, port = listen_address(config.listen, option="ca.listen")
+    chain = load_chain(config.chain)
+    ct_logs = _ct_logs(config)
+    signer = file.open_key(config.key)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    ct = HttpCTClient(config.ct_url, timeout=config.ct_timeout)
+    verifier = TokenVerifier(config.issuers, skew=config.skew)
+    ca = CertificateAuthority(signer, chain, ct, ct_logs, validity_minutes=config.validity_minutes)
+    app = create_app(ca, verifier, config.issuers)
+    sock = bind(host, port)
+
+    async def stop() -> None:
+        await verifier.aclose()
+        await ct.aclose()
+
+    try:
+        uvloop.run(serve([Service("ca", app, sock, stop=stop)], echo=typer.echo))
+    finally:
+        sock.close()
