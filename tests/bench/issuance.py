@@ -220,7 +220,7 @@ def _ca_run(
     ceremony: RehearsedCeremony, work: Path, label: str, args: argparse.Namespace
 ) -> dict[str, Any]:
     work.mkdir()
-    with IssuanceInstance(ceremony, work) as instance:
+    with IssuanceInstance(ceremony, work, ca_extra={"workers": args.ca_workers}) as instance:
         tokens = [
             (
                 f"signer{n}@{EMAIL_DOMAIN}",
@@ -249,6 +249,7 @@ def _ca_run(
         )
         time.sleep(0.5)
         result["ct_entries_added"] = instance.ct_tree_size() - before
+    result["ca_workers"] = args.ca_workers
     result["meets_target"] = result["per_s"] >= TARGET_CERTS_PER_S
     log(
         f"ca {label}: {result['per_s']} certificates/s, p50 {result['p50_latency_s']} s, "
@@ -323,6 +324,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-tsa", action="store_true")
     parser.add_argument("--skip-ca", action="store_true")
     parser.add_argument("--ca-prepare-rate", type=float, default=1200.0)
+    parser.add_argument(
+        "--ca-workers",
+        type=int,
+        default=os.cpu_count() or 2,
+        help="[ca] workers: CA processes sharing the port (default: one per core)",
+    )
     parser.add_argument("--tsa-prepare-rate", type=float, default=3000.0)
     args = parser.parse_args(argv)
     args.duration = args.duration or (5.0 if args.quick else 20.0)

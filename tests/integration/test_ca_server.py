@@ -225,3 +225,64 @@ def test_sct_from_an_untrusted_ct_key_gives_no_certificate(
     assert headers["content-type"] == "application/problem+json"
     assert document["type"] == "https://airseal.dev/problems/ct-invalid-sct"
     assert "BEGIN CERTIFICATE" not in str(document)
+
+
+def test_workers_share_the_port_and_stop_cleanly(
+    instance: IssuanceInstance,
+    rehearsed_ceremony: RehearsedCeremony,
+    trust: TrustMaterial,
+    tmp_path: Path,
+) -> None:
+    """``workers = 2``: two processes, each with its own HSM session, serve one port."""
+    config = _ca_config(
+        rehearsed_ceremony,
+        tmp_path / "ca.toml",
+        ct_url=instance.ct_url,
+        workers=2,
+        issuers=[{"url": instance.oidc_url, "type": "email"}],
+    )
+    ca = ServiceProcess(["serve", "ca", "--config", str(config)], rehearsed_ceremony.env)
+    with ca.start():
+        assert "ca: 2 worker processes" in ca.output
+        before = instance.ct_tree_size()
+        for _ in range(6):
+            key = ec.generate_private_key(ec.SECP256R1())
+            status, _, document = http_json(
+                "POST",
+                ca.url + "/api/v2/signingCert",
+                public_key_request(instance.token(EMAIL), key, EMAIL),
+            )
+            assert status == 201, document
+            _check_certificate(
+                _chain(document), key.public_key(), rehearsed_ceremony, trust, instance.oidc_url
+            )
+        assert _wait_size(instance, before + 6) == before + 6
+        assert ca.stop() == 0
+    assert "Traceback" not in "\n".join(ca.output)
+
+
+def test_a_worker_that_cannot_open_the_key_stops_the_service(
+    rehearsed_ceremony: RehearsedCeremony, tmp_path: Path
+) -> None:
+    # Every worker opens the key itself, one after the other: the first one's
+    # wrong PIN stops the start-up, so the error is printed once (and a real
+    # token sees one failed login), the service exits 3, never half-started.
+    pin = tmp_path / "wrong.pin"
+    pin.write_text("not-the-pin")
+    pin.chmod(0o600)
+    ring = rehearsed_ceremony.keys_toml.read_text(encoding="utf-8")
+    uri = next(
+        line.split('"')[1]
+        for line in ring.splitlines()
+        if line.startswith("uri = ") and "airseal-intermediate-ca" in line
+    )
+    wrong = uri.split("?")[0] + f"?pin-source={pin}"
+    config = _ca_config(rehearsed_ceremony, tmp_path / "ca.toml", key=wrong, workers=2)
+    status, output = ServiceProcess(
+        ["serve", "ca", "--config", str(config)], rehearsed_ceremony.env
+    ).run_to_exit()
+    assert status == 3, output
+    assert output.count("wrong PIN") == 1, output
+    assert "listening on" not in output
+    assert "not-the-pin" not in output
+    assert "Traceback" not in output

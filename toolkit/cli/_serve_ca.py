@@ -12,6 +12,9 @@ import typer
 from toolkit.cli._errors import reporting
 
 if TYPE_CHECKING:
+    import socket
+    from collections.abc import Callable
+
     from toolkit.services.ca.config import CAConfig
     from toolkit.verify._x509 import CTLogKey
 
@@ -80,7 +83,7 @@ def _run_ca(config_path: Path) -> None:
 
     import uvloop
 
-    from toolkit.services._http import Service, bind, listen_address, serve
+    from toolkit.services._http import Service, bind, listen_address, run_workers, serve
     from toolkit.services.ca.app import create_app
     from toolkit.services.ca.config import CAConfig, load_chain
     from toolkit.services.ca.issuance import CertificateAuthority
@@ -93,19 +96,41 @@ def _run_ca(config_path: Path) -> None:
     host, port = listen_address(config.listen, option="ca.listen")
     chain = load_chain(config.chain)
     ct_logs = _ct_logs(config)
-    signer = file.open_key(config.key)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    ct = HttpCTClient(config.ct_url, timeout=config.ct_timeout)
-    verifier = TokenVerifier(config.issuers, skew=config.skew)
-    ca = CertificateAuthority(signer, chain, ct, ct_logs, validity_minutes=config.validity_minutes)
-    app = create_app(ca, verifier, config.issuers)
+
+    def run(
+        sock: "socket.socket",
+        echo: "Callable[[str], None]",
+        on_ready: "Callable[[], None] | None",
+    ) -> None:
+        # The key is opened here, in the process that signs with it: a
+        # PKCS#11 module initialised before a fork is unusable after it.
+        signer = file.open_key(config.key)
+        ct = HttpCTClient(config.ct_url, timeout=config.ct_timeout)
+        verifier = TokenVerifier(config.issuers, skew=config.skew)
+        ca = CertificateAuthority(
+            signer, chain, ct, ct_logs, validity_minutes=config.validity_minutes
+        )
+        app = create_app(ca, verifier, config.issuers)
+
+        async def stop() -> None:
+            await verifier.aclose()
+            await ct.aclose()
+
+        uvloop.run(serve([Service("ca", app, sock, stop=stop)], echo=echo, on_ready=on_ready))
+
     sock = bind(host, port)
-
-    async def stop() -> None:
-        await verifier.aclose()
-        await ct.aclose()
-
     try:
-        uvloop.run(serve([Service("ca", app, sock, stop=stop)], echo=typer.echo))
+        if config.workers == 1:
+            run(sock, typer.echo, None)
+            return
+
+        def worker(ready: "Callable[[], None]") -> None:
+            with reporting():
+                run(sock, lambda _line: None, ready)
+
+        status = run_workers(config.workers, [("ca", sock)], worker, echo=typer.echo)
+        if status != 0:
+            raise typer.Exit(status)
     finally:
         sock.close()

@@ -9,17 +9,22 @@ over a pure core. This module holds the edge they have in common:
   bound before the server starts so that a taken port is a one-line error;
 * :func:`is_loopback` -- for services that must not leave the machine;
 * :func:`serve` -- run one or more apps with uvicorn on an existing event
-  loop, print one ready line per service, stop cleanly on SIGTERM/SIGINT.
+  loop, print one ready line per service, stop cleanly on SIGTERM/SIGINT;
+* :func:`run_workers` -- the same in several forked processes that share the
+  bound sockets, for stateless services that need more than one core.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import logging
+import os
 import signal
 import socket
+import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Final
@@ -39,7 +44,9 @@ __all__ = [
     "listen_address",
     "problem",
     "problem_body",
+    "run_workers",
     "serve",
+    "socket_url",
 ]
 
 #: Prefix of every problem ``type`` URI airseal services answer with.
@@ -210,13 +217,19 @@ class Service:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-async def serve(services: Sequence[Service], *, echo: Callable[[str], None] = print) -> None:
+async def serve(
+    services: Sequence[Service],
+    *,
+    echo: Callable[[str], None] = print,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
     """Serve every app until SIGTERM or SIGINT, then stop them all cleanly.
 
     Each service's ``start`` runs before its server listens; once a server
     accepts connections, one line ``<name> listening on http://HOST:PORT`` is
-    printed. On a signal every server finishes its open requests, then each
-    ``stop`` runs (in reverse order).
+    printed, and ``on_ready`` is called once all of them do. On a signal every
+    server finishes its open requests, then each ``stop`` runs (in reverse
+    order).
     """
     import uvicorn
 
@@ -259,6 +272,8 @@ async def serve(services: Sequence[Service], *, echo: Callable[[str], None] = pr
                 echo(f"{service.name} listening on {socket_url(service.sock)}")
             else:
                 break
+        if on_ready is not None and all(server.started for server in servers):
+            on_ready()
         if tasks:
             # One server failing to start (or stopping) stops them all.
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -274,3 +289,105 @@ async def serve(services: Sequence[Service], *, echo: Callable[[str], None] = pr
                     await service.stop()
                 except Exception as exc:  # The others must still stop.
                     _log.error("stopping %s failed: %s", service.name, type(exc).__name__)
+
+
+def run_workers(
+    workers: int,
+    sockets: Sequence[tuple[str, socket.socket]],
+    run_worker: Callable[[Callable[[], None]], None],
+    *,
+    echo: Callable[[str], None] = print,
+) -> int:
+    """Serve bound sockets from ``workers`` forked processes; return the exit status.
+
+    The kernel hands each connection of a shared listening socket to one of
+    the processes, so a stateless service (CA, TSA) uses as many cores as it
+    has workers, with no load balancer in front.
+
+    ``run_worker(ready)`` runs in each child: it must open its own keys there
+    -- a PKCS#11 module initialised before a fork is unusable in the child --
+    serve the sockets (with :func:`serve`, passing ``ready`` as ``on_ready``
+    and a silent ``echo``) and return when stopped. Workers start one after
+    the other, each once the previous one is ready: a worker that cannot
+    start (a wrong PIN, say) stops the start-up there, so its error is
+    printed once and a token sees one failed login, not one per worker. The
+    parent prints one ``<name> listening on http://HOST:PORT`` line per
+    socket once every worker is ready, forwards SIGTERM and SIGINT to the
+    workers, and stops them all when one of them exits by itself.
+
+    Returns:
+        0 when every worker stopped cleanly, else the first non-zero status.
+    """
+    running: set[int] = set()
+    stopping = False
+
+    def forward(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in running:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    started = 0
+    while started < workers and not stopping:
+        pid, ready = _fork_worker(run_worker)
+        running.add(pid)
+        if not ready:
+            break
+        started += 1
+    if started == workers:
+        echo(f"{sockets[0][0]}: {workers} worker processes")
+        for name, sock in sockets:
+            echo(f"{name} listening on {socket_url(sock)}")
+    else:
+        forward(signal.SIGTERM, None)
+    status = 0
+    while running:
+        pid, code = os.waitpid(-1, 0)
+        if pid not in running:
+            continue
+        running.discard(pid)
+        exited = os.waitstatus_to_exitcode(code)
+        if exited != 0 and status == 0:
+            status = exited if exited > 0 else 1
+        if not stopping:
+            # A worker that stops by itself takes the service down with it:
+            # half a service would answer some clients and not others.
+            forward(signal.SIGTERM, None)
+    return status
+
+
+def _fork_worker(run_worker: Callable[[Callable[[], None]], None]) -> tuple[int, bool]:
+    """Fork one worker; return its pid and whether it became ready (False: it exited)."""
+    read_fd, write_fd = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover -- runs in the child, ends with os._exit.
+        os.close(read_fd)
+        status = 1
+
+        def ready() -> None:
+            os.write(write_fd, b"r")
+
+        try:
+            run_worker(ready)
+            status = 0
+        except SystemExit as exc:
+            status = exc.code if isinstance(exc.code, int) else 1
+        except BaseException as exc:
+            # typer's and click's Exit carry the status as exit_code.
+            code = getattr(exc, "exit_code", None)
+            status = code if isinstance(code, int) else 1
+            if code is None:
+                _log.error("worker failed: %s", type(exc).__name__)
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(status)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb", buffering=0) as pipe:
+        # One byte once the worker listens; end of file if it exits first.
+        return pid, pipe.read(1) == b"r"

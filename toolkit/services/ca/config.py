@@ -11,6 +11,7 @@
     validity_minutes = 10                     # default
     skew = 60                                 # seconds of clock skew for tokens
     ct_timeout = 10                           # seconds
+    workers = 1                               # processes sharing the port (one core each)
 
     [[ca.issuers]]
     url = "http://127.0.0.1:3000"
@@ -55,6 +56,7 @@ class CAConfig:
         skew: Tolerance for token times, seconds.
         ct_timeout: Bound on one CT request, seconds.
         issuers: The accepted OIDC issuers.
+        workers: Processes serving the port (each opens the key itself).
     """
 
     listen: str
@@ -67,6 +69,7 @@ class CAConfig:
     skew: float
     ct_timeout: float
     issuers: tuple[IssuerConfig, ...]
+    workers: int = 1
 
     @classmethod
     def from_file(cls, config: ConfigFile) -> CAConfig:
@@ -96,6 +99,7 @@ class CAConfig:
         validity = table.integer("validity_minutes", 10, minimum=1, maximum=1440)
         skew = table.number("skew", 60.0, minimum=0.0, maximum=600.0)
         ct_timeout = table.number("ct_timeout", 10.0, minimum=0.1, maximum=120.0)
+        workers = table.integer("workers", 1, minimum=1, maximum=64)
         issuers = tuple(IssuerConfig.from_table(t) for t in table.tables("issuers"))
         if not issuers:
             raise table.error(
@@ -121,6 +125,7 @@ class CAConfig:
             skew=skew,
             ct_timeout=ct_timeout,
             issuers=issuers,
+            workers=workers,
         )
 
 
