@@ -5,6 +5,8 @@ over a pure core. This module holds the edge they have in common:
 
 * :func:`problem` -- an RFC 9457 ``application/problem+json`` response, and
   :class:`ProblemError`, the error a core raises to have one sent;
+* (in :mod:`toolkit.services._asgi`: the raw POST path and Starlette's
+  problem-document handlers;)
 * :func:`listen_address` and :func:`bind` -- the ``--listen HOST:PORT`` socket,
   bound before the server starts so that a taken port is a one-line error;
 * :func:`is_loopback` -- for services that must not leave the machine;
@@ -48,6 +50,7 @@ __all__ = [
     "serve",
     "socket_url",
 ]
+
 
 #: Prefix of every problem ``type`` URI airseal services answer with.
 PROBLEM_BASE: Final = "https://airseal.dev/problems/"

@@ -27,18 +27,27 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from toolkit.encoding import load_json
 from toolkit.errors import Error, FormatError, TransportError
+from toolkit.services._asgi import (
+    RawPostApp,
+    Receive,
+    Reply,
+    Scope,
+    Send,
+    error_handlers,
+    read_body,
+    send_reply,
+)
 from toolkit.services._http import PROBLEM_BASE, PROBLEM_JSON, ProblemError
 from toolkit.services.ca.issuance import (
     CertificateAuthority,
@@ -74,11 +83,7 @@ _PUBLIC_KEY_FIELDS: Final = frozenset({"algorithm", "content"})
 
 _log = logging.getLogger("airseal.ca")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-_Reply = tuple[int, list[tuple[bytes, bytes]], bytes]
+_Reply = Reply
 
 
 class TokenVerifying(Protocol):
@@ -252,49 +257,20 @@ class _SigningCertEndpoint:
             status, headers, body = _problem_reply(
                 ProblemError(500, "internal-error", "Internal error", "the CA failed unexpectedly")
             )
-        headers = [*headers, (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await send_reply(send, (status, headers, body))
 
     def _count(self, slug: str) -> None:
         self._metrics[slug] = self._metrics.get(slug, 0) + 1
 
     async def _read(self, scope: Scope, receive: Receive) -> tuple[bytes, str | None]:
-        content_type: bytes | None = None
-        declared: bytes | None = None
         authorization: str | None = None
         for name, value in scope["headers"]:
-            if name == b"content-type":
-                content_type = value
-            elif name == b"content-length":
-                declared = value
-            elif name == b"authorization":
+            if name == b"authorization":
                 authorization = value.decode("latin-1")
-        if content_type is not None:
-            media_type = content_type.partition(b";")[0].strip().lower()
-            if media_type != b"application/json":
-                raise ProblemError(
-                    415,
-                    "unsupported-media-type",
-                    "Unsupported media type",
-                    f"send application/json, not {media_type[:60].decode('latin-1')!r}",
-                )
-        if declared is not None and declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
-            raise _too_large(int(declared))
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                raise ProblemError(400, "client-gone", "Client went away", "request not received")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > MAX_REQUEST_BYTES:
-                raise _too_large(size)
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return b"".join(chunks), authorization
+        body = await read_body(
+            scope, receive, media_type="application/json", limit=MAX_REQUEST_BYTES
+        )
+        return body, authorization
 
     async def _handle(self, scope: Scope, receive: Receive) -> _Reply:
         body, authorization = await self._read(scope, receive)
@@ -329,15 +305,6 @@ class _SigningCertEndpoint:
         return 201, [(b"content-type", b"application/json")], _issued_json(issued.pem_chain())
 
 
-def _too_large(size: int) -> ProblemError:
-    return ProblemError(
-        413,
-        "request-too-large",
-        "Request too large",
-        f"request is at least {size} bytes, the limit is {MAX_REQUEST_BYTES}",
-    )
-
-
 def issuer_configuration(issuers: Sequence[IssuerConfig]) -> dict[str, Any]:
     """``GET /api/v2/configuration``: the issuers as Fulcio's ``OIDCIssuer`` messages."""
     entries: list[dict[str, Any]] = []
@@ -351,31 +318,6 @@ def issuer_configuration(issuers: Sequence[IssuerConfig]) -> dict[str, Any]:
             entry["spiffeTrustDomain"] = issuer.spiffe_trust_domain
         entries.append(entry)
     return {"issuers": entries}
-
-
-class _CAApp(Starlette):
-    """Starlette with the POST path in front and no exception escaping."""
-
-    def __init__(self, signing: _SigningCertEndpoint, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._signing = signing
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
-            return
-        if scope["path"] == SIGNING_CERT_PATH and scope["method"] == "POST":
-            await self._signing(scope, receive, send)
-            return
-        try:
-            await super().__call__(scope, receive, send)
-        except Exception as exc:  # already answered with a 500 problem
-            _log.error(
-                "internal error on %s %s: %s",
-                scope.get("method"),
-                scope.get("path"),
-                type(exc).__name__,
-            )
 
 
 def create_app(
@@ -412,21 +354,10 @@ def create_app(
             headers={"Cache-Control": "no-cache"},
         )
 
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-        title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
-        return _problem_response(
-            ProblemError(exc.status_code, slug, title, str(exc.detail), headers=exc.headers)
-        )
-
-    async def internal_error(request: Request, exc: Exception) -> Response:
-        return _problem_response(
-            ProblemError(500, "internal-error", "Internal error", "the CA failed unexpectedly")
-        )
-
-    return _CAApp(
+    return RawPostApp(
+        SIGNING_CERT_PATH,
         signing,
+        _log,
         routes=[
             # Only reached for other methods (405): POST never gets this far.
             Route(SIGNING_CERT_PATH, signing, methods=["POST"]),
@@ -434,5 +365,5 @@ def create_app(
             Route(CONFIGURATION_PATH, config, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
         ],
-        exception_handlers={HTTPException: http_error, Exception: internal_error},
+        exception_handlers=error_handlers("CA", _problem_response),
     )

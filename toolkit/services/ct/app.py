@@ -25,19 +25,30 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator
 from typing import Any, Final
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from toolkit.encoding import b64decode, b64encode, load_json
 from toolkit.errors import FormatError
-from toolkit.services._http import PROBLEM_JSON, ProblemError, problem
+from toolkit.services._asgi import (
+    RawPostApp,
+    Receive,
+    Reply,
+    Scope,
+    Send,
+    error_handlers,
+    log_internal,
+    problem_reply,
+    read_body,
+    send_reply,
+)
+from toolkit.services._http import ProblemError, problem
 from toolkit.services.ct.client import ADD_PRE_CHAIN_PATH
 from toolkit.services.ct.log import MAX_CERT_BYTES, MAX_CHAIN, REFUSALS, CTLog
 from toolkit.services.log.engine import LogUnavailableError
@@ -68,14 +79,7 @@ _PARTIAL_TILE_CACHE: Final = "public, max-age=60"
 
 _log = logging.getLogger("airseal.ct")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-_Reply = tuple[int, list[tuple[bytes, bytes]], bytes]
-
 _JSON_HEADERS: Final = [(b"content-type", b"application/json")]
-_PROBLEM_HEADERS: Final = [(b"content-type", PROBLEM_JSON.encode())]
 
 
 def _bad_request(detail: str) -> ProblemError:
@@ -123,13 +127,6 @@ def parse_chain_request(body: bytes) -> list[bytes]:
     return out
 
 
-def _reply(exc: ProblemError) -> _Reply:
-    headers = list(_PROBLEM_HEADERS)
-    for name, value in exc.headers.items():
-        headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
-    return exc.status, headers, json.dumps(exc.to_problem(), ensure_ascii=False).encode("utf-8")
-
-
 class _AddPreChain:
     """``POST /ct/v1/add-pre-chain`` as a raw ASGI app: read, parse, log, answer."""
 
@@ -139,93 +136,24 @@ class _AddPreChain:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            status, headers, body = await self._handle(scope, receive)
+            reply = await self._handle(scope, receive)
         except ProblemError as exc:
             self._rejections[exc.slug] = self._rejections.get(exc.slug, 0) + 1
-            status, headers, body = _reply(exc)
+            reply = problem_reply(exc)
         except Exception as exc:  # the last line of defence: a bare 500 problem
-            _log_internal(scope, exc)
-            status, headers, body = _reply(
+            log_internal(_log, scope, exc)
+            reply = problem_reply(
                 ProblemError(500, "internal-error", "Internal error", "the CT log failed")
             )
-        headers = [*headers, (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await send_reply(send, reply)
 
-    async def _handle(self, scope: Scope, receive: Receive) -> _Reply:
-        content_type: bytes | None = None
-        declared: bytes | None = None
-        for name, value in scope["headers"]:
-            if name == b"content-type":
-                content_type = value
-            elif name == b"content-length":
-                declared = value
-        if content_type is not None:
-            media_type = content_type.partition(b";")[0].strip().lower()
-            if media_type != b"application/json":
-                raise ProblemError(
-                    415,
-                    "unsupported-media-type",
-                    "Unsupported media type",
-                    f"send application/json, not {media_type[:60].decode('latin-1')!r}",
-                )
-        if declared is not None and declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
-            raise _too_large(int(declared))
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return 400, [], b""  # the client went away; nobody reads this
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > MAX_REQUEST_BYTES:
-                raise _too_large(size)
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        chain = parse_chain_request(b"".join(chunks))
+    async def _handle(self, scope: Scope, receive: Receive) -> Reply:
+        body = await read_body(
+            scope, receive, media_type="application/json", limit=MAX_REQUEST_BYTES
+        )
+        chain = parse_chain_request(body)
         sct = await self._ctlog.add_pre_chain(chain)
         return 200, list(_JSON_HEADERS), json.dumps(sct.to_json()).encode("ascii")
-
-
-def _too_large(size: int) -> ProblemError:
-    return ProblemError(
-        413,
-        "request-too-large",
-        "Request too large",
-        f"request is at least {size} bytes, the limit is {MAX_REQUEST_BYTES}",
-    )
-
-
-def _log_internal(scope: Scope, exc: BaseException) -> None:
-    _log.error(
-        "internal error on %s %s: %s", scope.get("method"), scope.get("path"), type(exc).__name__
-    )
-
-
-class _CTApp(Starlette):
-    """Starlette, with the add-pre-chain POST routed before it and no traceback escaping."""
-
-    def __init__(self, add_pre_chain: _AddPreChain, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._add_pre_chain = add_pre_chain
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["path"] == ADD_PRE_CHAIN_PATH
-            and scope["method"] == "POST"
-        ):
-            await self._add_pre_chain(scope, receive, send)
-            return
-        if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
-            return
-        try:
-            await super().__call__(scope, receive, send)
-        except Exception as exc:  # already answered with a 500 problem
-            _log_internal(scope, exc)
 
 
 def _metrics_text(ctlog: CTLog, rejections: dict[str, int]) -> str:
@@ -322,15 +250,6 @@ def create_app(ctlog: CTLog, *, lifespan: bool = False) -> Starlette:
             headers={"Cache-Control": "no-cache"},
         )
 
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-        title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
-        return problem(exc.status_code, slug, title, str(exc.detail), headers=exc.headers)
-
-    async def internal_error(request: Request, exc: Exception) -> Response:
-        return problem(500, "internal-error", "Internal error", "the CT log failed unexpectedly")
-
     @contextlib.asynccontextmanager
     async def run(app: Starlette) -> AsyncIterator[None]:
         await ctlog.start()
@@ -339,8 +258,10 @@ def create_app(ctlog: CTLog, *, lifespan: bool = False) -> Starlette:
         finally:
             await ctlog.stop()
 
-    return _CTApp(
+    return RawPostApp(
+        ADD_PRE_CHAIN_PATH,
         add_pre_chain,
+        _log,
         routes=[
             # Only reached for other methods (405): POST is routed before Starlette.
             Route(ADD_PRE_CHAIN_PATH, add_pre_chain, methods=["POST"]),
@@ -352,7 +273,7 @@ def create_app(ctlog: CTLog, *, lifespan: bool = False) -> Starlette:
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
         ],
-        exception_handlers={HTTPException: http_error, Exception: internal_error},
+        exception_handlers=error_handlers("CT log"),
         lifespan=run if lifespan else None,
     )
 

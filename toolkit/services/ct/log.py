@@ -525,6 +525,12 @@ def _parse(der: bytes, index: int) -> x509.Certificate:
     # differ from what the certificate says.
     if _der(cert) != der:
         raise _bad_chain(f"certificate {index} is not in canonical DER")
+    try:
+        # cryptography parses names lazily: a malformed one must fail here,
+        # as a refusal, not later in the middle of the chain checks.
+        _ = cert.issuer, cert.subject
+    except ValueError:
+        raise _bad_chain(f"certificate {index} has a malformed issuer or subject name") from None
     return cert
 
 

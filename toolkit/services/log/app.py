@@ -25,18 +25,30 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from typing import Any, Final
+from collections.abc import Mapping
+from typing import Final
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from toolkit.encoding import b64encode
 from toolkit.errors import FormatError, UsageError
+from toolkit.services._asgi import (
+    RawPostApp,
+    Receive,
+    Reply,
+    Scope,
+    Send,
+    error_handlers,
+    log_internal,
+    read_body,
+    send_reply,
+)
+from toolkit.services._asgi import problem_reply as asgi_problem_reply
+from toolkit.services._http import ProblemError
 from toolkit.services.log.engine import (
     Accepted,
     LogEngine,
@@ -66,11 +78,6 @@ _KIND_VERSION: Final = '{"kind":"hashedrekord","version":"0.0.2"}'
 _KIND_VERSION_V1: Final = '{"kind":"hashedrekord","version":"0.0.1"}'
 
 _log = logging.getLogger("airseal.log")
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 
 def _problem(
@@ -144,43 +151,7 @@ def _prometheus(engine: LogEngine, metrics: _Metrics) -> str:
     return "\n".join(lines) + "\n"
 
 
-class _LogApp(Starlette):
-    """A Starlette app with a lean POST path that never lets an exception escape.
-
-    ``POST /api/v2/log/entries`` goes straight to its raw ASGI endpoint,
-    skipping Starlette's middleware and routing, which would cost a fair share
-    of the request's time at thousands of requests a second. Everything else
-    takes the usual path.
-
-    Starlette's error middleware answers an unexpected exception with the 500
-    handler, then re-raises it for the server to log with a traceback (and
-    uvicorn drops the connection). Here it is logged on one line instead.
-    """
-
-    def __init__(self, entries: _EntriesEndpoint, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._entries = entries
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
-            return
-        if scope["path"] == ENTRIES_PATH and scope["method"] == "POST":
-            await self._entries(scope, receive, send)
-            return
-        try:
-            await super().__call__(scope, receive, send)
-        except Exception as exc:  # already answered with a 500 problem
-            _log_internal(scope, exc)
-
-
-def _log_internal(scope: Scope, exc: BaseException) -> None:
-    _log.error(
-        "internal error on %s %s: %s", scope.get("method"), scope.get("path"), type(exc).__name__
-    )
-
-
-_Reply = tuple[int, list[tuple[bytes, bytes]], bytes]
+_Reply = Reply
 _JSON_HEADERS: Final = [(b"content-type", b"application/json")]
 _PROBLEM_HEADERS: Final = [(b"content-type", _PROBLEM_JSON.encode())]
 
@@ -218,15 +189,16 @@ class _EntriesEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            status, headers, body = await self._handle(scope, receive)
+            reply = await self._handle(scope, receive)
+        except ProblemError as exc:
+            self._metrics.reject(exc.slug)
+            reply = asgi_problem_reply(exc)
         except Exception as exc:  # the last line of defence: a bare 500 problem
-            _log_internal(scope, exc)
-            status, headers, body = _problem_reply(
+            log_internal(_log, scope, exc)
+            reply = _problem_reply(
                 500, "internal-error", "Internal error", "the log failed unexpectedly"
             )
-        headers = [*headers, (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await send_reply(send, reply)
 
     def _reject(
         self, status: int, slug: str, title: str, detail: str, retry_after: int | None = None
@@ -235,41 +207,11 @@ class _EntriesEndpoint:
         return _problem_reply(status, slug, title, detail, retry_after)
 
     async def _handle(self, scope: Scope, receive: Receive) -> _Reply:
-        content_type: bytes | None = None
-        declared: bytes | None = None
-        for name, value in scope["headers"]:
-            if name == b"content-type":
-                content_type = value
-            elif name == b"content-length":
-                declared = value
-        if content_type is not None:
-            media_type = content_type.partition(b";")[0].strip().lower()
-            if media_type != b"application/json":
-                shown = media_type[:60].decode("latin-1")
-                return self._reject(
-                    415,
-                    "unsupported-media-type",
-                    "Unsupported media type",
-                    f"send application/json, not {shown!r}",
-                )
-        if declared is not None and declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
-            return self._too_large(int(declared))
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                # The client went away; nobody reads the answer.
-                return 400, [], b""
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > MAX_REQUEST_BYTES:
-                return self._too_large(size)
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
+        body = await read_body(
+            scope, receive, media_type="application/json", limit=MAX_REQUEST_BYTES
+        )
         try:
-            entry = parse_request(b"".join(chunks), v1=self._v1_mode).entry()
+            entry = parse_request(body, v1=self._v1_mode).entry()
         except RequestError as exc:
             self._metrics.reject(exc.slug)
             body = json.dumps(exc.to_problem(), ensure_ascii=False).encode("utf-8")
@@ -290,14 +232,6 @@ class _EntriesEndpoint:
                 5,
             )
         return 201, list(_JSON_HEADERS), self._entry_json(accepted)
-
-    def _too_large(self, size: int) -> _Reply:
-        return self._reject(
-            413,
-            "request-too-large",
-            "Request too large",
-            f"request is at least {size} bytes, the limit is {MAX_REQUEST_BYTES}",
-        )
 
     def _envelope_json(self, checkpoint: bytes) -> str:
         # Every entry of a round carries the same checkpoint: escape it once.
@@ -391,17 +325,10 @@ def create_app(engine: LogEngine, *, v1_mode: bool = False) -> Starlette:
             headers={"Cache-Control": "no-cache"},
         )
 
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-        title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
-        return _problem(exc.status_code, slug, title, str(exc.detail), headers=exc.headers)
-
-    async def internal_error(request: Request, exc: Exception) -> Response:
-        return _problem(500, "internal-error", "Internal error", "the log failed unexpectedly")
-
-    return _LogApp(
+    return RawPostApp(
+        ENTRIES_PATH,
         entries,
+        _log,
         routes=[
             # Only reached for other methods (405): POST never gets this far.
             Route(ENTRIES_PATH, entries, methods=["POST"]),
@@ -410,5 +337,5 @@ def create_app(engine: LogEngine, *, v1_mode: bool = False) -> Starlette:
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", prometheus, methods=["GET"]),
         ],
-        exception_handlers={HTTPException: http_error, Exception: internal_error},
+        exception_handlers=error_handlers("log"),
     )

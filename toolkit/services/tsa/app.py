@@ -25,17 +25,28 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Final
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from toolkit.services._http import PROBLEM_JSON, problem, problem_body
+from toolkit.services._asgi import (
+    RawPostApp,
+    Receive,
+    Reply,
+    Scope,
+    Send,
+    error_handlers,
+    log_internal,
+    problem_reply,
+    read_body,
+    send_reply,
+)
+from toolkit.services._http import ProblemError
 from toolkit.services.tsa.core import MAX_REQUEST_BYTES, TimestampAuthority
 
 __all__ = ["CERTCHAIN_PATH", "QUERY_TYPE", "REPLY_TYPE", "TIMESTAMP_PATH", "create_app"]
@@ -47,28 +58,7 @@ REPLY_TYPE: Final = "application/timestamp-reply"
 
 _log = logging.getLogger("airseal.tsa")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-_Reply = tuple[int, bytes, bytes]  # status, content type, body
-
-_QUERY: Final = QUERY_TYPE.encode()
 _REPLY: Final = REPLY_TYPE.encode()
-_PROBLEM: Final = PROBLEM_JSON.encode()
-
-
-def _problem_reply(status: int, slug: str, title: str, detail: str) -> _Reply:
-    return status, _PROBLEM, problem_body(status, slug, title, detail)
-
-
-def _too_large(size: int) -> _Reply:
-    return _problem_reply(
-        413,
-        "request-too-large",
-        "Request too large",
-        f"request is at least {size} bytes, a TimeStampReq is at most {MAX_REQUEST_BYTES}",
-    )
 
 
 class _TimestampEndpoint:
@@ -80,87 +70,29 @@ class _TimestampEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            status, content_type, body = await self._handle(scope, receive)
+            reply = await self._handle(scope, receive)
+        except ProblemError as exc:
+            reply = problem_reply(exc)
         except Exception as exc:  # the last line of defence: a bare 500 problem
-            _log_internal(scope, exc)
-            status, content_type, body = _problem_reply(
-                500, "internal-error", "Internal error", "the TSA failed unexpectedly"
+            log_internal(_log, scope, exc)
+            reply = problem_reply(
+                ProblemError(500, "internal-error", "Internal error", "the TSA failed unexpectedly")
             )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", content_type),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_reply(send, reply)
 
-    async def _handle(self, scope: Scope, receive: Receive) -> _Reply:
-        content_type: bytes | None = None
-        declared: bytes | None = None
-        for name, value in scope["headers"]:
-            if name == b"content-type":
-                content_type = value
-            elif name == b"content-length":
-                declared = value
-        if content_type is not None:
-            media_type = content_type.partition(b";")[0].strip().lower()
-            if media_type != _QUERY:
-                shown = media_type[:60].decode("latin-1")
-                return _problem_reply(
-                    415,
-                    "unsupported-media-type",
-                    "Unsupported media type",
-                    f"send a DER TimeStampReq as {QUERY_TYPE}, not {shown!r}",
-                )
-        if declared is not None and declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
-            return _too_large(int(declared))
-        body = b""
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return 400, _PROBLEM, b""  # the client went away; nobody reads this
-            body += message.get("body", b"")
-            if len(body) > MAX_REQUEST_BYTES:
-                return _too_large(len(body))
-            if not message.get("more_body", False):
-                break
+    async def _handle(self, scope: Scope, receive: Receive) -> Reply:
+        body = await read_body(
+            scope,
+            receive,
+            media_type=QUERY_TYPE,
+            limit=MAX_REQUEST_BYTES,
+            what=f"a DER TimeStampReq as {QUERY_TYPE}",
+        )
         if not body:
-            return _problem_reply(
+            raise ProblemError(
                 400, "empty-request", "Empty request", f"POST a DER TimeStampReq as {QUERY_TYPE}"
             )
-        return 200, _REPLY, self._tsa.respond(body, self._clock())
-
-
-class _TsaApp(Starlette):
-    """Starlette with the POST path in front and one-line logging of surprises."""
-
-    def __init__(self, endpoint: _TimestampEndpoint, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._endpoint = endpoint
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            path = scope["path"]
-            if path == TIMESTAMP_PATH or path == TIMESTAMP_PATH + "/":
-                await self._endpoint(scope, receive, send)
-                return
-        if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
-            return
-        try:
-            await super().__call__(scope, receive, send)
-        except Exception as exc:  # already answered with a 500 problem
-            _log_internal(scope, exc)
-
-
-def _log_internal(scope: Scope, exc: BaseException) -> None:
-    _log.error(
-        "internal error on %s %s: %s", scope.get("method"), scope.get("path"), type(exc).__name__
-    )
+        return 200, [(b"content-type", _REPLY)], self._tsa.respond(body, self._clock())
 
 
 def _utc_now() -> datetime:
@@ -190,22 +122,15 @@ def create_app(tsa: TimestampAuthority, *, clock: Callable[[], datetime] = _utc_
             health, media_type="application/json", headers={"Cache-Control": "no-cache"}
         )
 
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-        title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
-        return problem(exc.status_code, slug, title, str(exc.detail), headers=exc.headers)
-
-    async def internal_error(request: Request, exc: Exception) -> Response:
-        return problem(500, "internal-error", "Internal error", "the TSA failed unexpectedly")
-
-    return _TsaApp(
+    return RawPostApp(
+        (TIMESTAMP_PATH, TIMESTAMP_PATH + "/"),
         endpoint,
+        _log,
         routes=[
             # Reached only for other methods (405): POST is handled in front.
             Route(TIMESTAMP_PATH, endpoint, methods=["POST"]),
             Route(CERTCHAIN_PATH, certchain, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
         ],
-        exception_handlers={HTTPException: http_error, Exception: internal_error},
+        exception_handlers=error_handlers("TSA"),
     )
