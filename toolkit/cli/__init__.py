@@ -19,7 +19,7 @@ from typing import Annotated
 import typer
 
 from toolkit import __version__
-from toolkit.cli import _kit, _log, _serve, _trust, _verify
+from toolkit.cli import _init, _kit, _log, _serve, _sign, _trust, _verify
 
 __all__ = ["app", "main"]
 
@@ -55,6 +55,8 @@ _log.register(app)
 _serve.register(app)
 _trust.register(app)
 _kit.register(app)
+_sign.register(app)
+_init.register(app)
 
 
 #: Entry point group of command groups that plug into ``airseal``.

@@ -25,6 +25,7 @@ SERVICE_MODULES = (
     "toolkit.cli._serve_tsa",
     "toolkit.cli._serve_oidc_dev",
     "toolkit.cli._serve_ca",
+    "toolkit.cli._serve_all",
 )
 
 

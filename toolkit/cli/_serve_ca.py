@@ -12,13 +12,19 @@ import typer
 from toolkit.cli._errors import reporting
 
 if TYPE_CHECKING:
+    import contextlib
     import socket
     from collections.abc import Callable
 
+    from cryptography import x509
+
+    from toolkit.services._http import Service
     from toolkit.services.ca.config import CAConfig
+    from toolkit.services.config import ConfigFile
+    from toolkit.services.ct.client import CTClient
     from toolkit.verify._x509 import CTLogKey
 
-__all__ = ["add_command"]
+__all__ = ["add_command", "ca_service"]
 
 
 def add_command(services: typer.Typer) -> None:
@@ -78,18 +84,76 @@ def _ct_logs(config: "CAConfig") -> "dict[bytes, list[CTLogKey]]":
     return logs
 
 
+def ca_service(
+    file: "ConfigFile", stack: "contextlib.ExitStack", *, ct: "CTClient | None" = None
+) -> "Service":
+    """Build the CA service of ``file``'s ``[ca]`` table in this process (socket bound).
+
+    Args:
+        file: The services config.
+        stack: Receives the socket's closing.
+        ct: The CT log to ask for SCTs (e.g. a
+            :class:`~toolkit.services.ct.client.LocalCTClient` when the CT log
+            runs in the same process); default: HTTP to ``ca.ct_url``.
+
+    Raises:
+        UsageError: ``ca.workers`` is not 1 (one process serves everything here).
+    """
+    from toolkit.errors import UsageError
+    from toolkit.services._http import bind, listen_address
+    from toolkit.services.ca.config import CAConfig, load_chain
+
+    config = CAConfig.from_file(file)
+    if config.workers != 1:
+        raise UsageError(
+            f"ca.workers is {config.workers}: a CA that shares its process serves one worker",
+            hint="remove ca.workers, or run `airseal serve ca` on its own",
+        )
+    host, port = listen_address(config.listen, option="ca.listen")
+    chain = load_chain(config.chain)
+    ct_logs = _ct_logs(config)
+    sock = bind(host, port)
+    stack.callback(sock.close)
+    return _build(file, config, chain, ct_logs, sock, ct)
+
+
+def _build(
+    file: "ConfigFile",
+    config: "CAConfig",
+    chain: "list[x509.Certificate]",
+    ct_logs: "dict[bytes, list[CTLogKey]]",
+    sock: "socket.socket",
+    ct: "CTClient | None",
+) -> "Service":
+    from toolkit.services._http import Service
+    from toolkit.services.ca.app import create_app
+    from toolkit.services.ca.issuance import CertificateAuthority
+    from toolkit.services.ca.oidc import TokenVerifier
+    from toolkit.services.ct.client import HttpCTClient
+
+    signer = file.open_key(config.key)
+    client = ct if ct is not None else HttpCTClient(config.ct_url, timeout=config.ct_timeout)
+    verifier = TokenVerifier(config.issuers, skew=config.skew)
+    ca = CertificateAuthority(
+        signer, chain, client, ct_logs, validity_minutes=config.validity_minutes
+    )
+    app = create_app(ca, verifier, config.issuers)
+
+    async def stop() -> None:
+        await verifier.aclose()
+        await client.aclose()
+
+    return Service("ca", app, sock, stop=stop)
+
+
 def _run_ca(config_path: Path) -> None:
     import logging
 
     import uvloop
 
-    from toolkit.services._http import Service, bind, listen_address, run_workers, serve
-    from toolkit.services.ca.app import create_app
+    from toolkit.services._http import bind, listen_address, run_workers, serve
     from toolkit.services.ca.config import CAConfig, load_chain
-    from toolkit.services.ca.issuance import CertificateAuthority
-    from toolkit.services.ca.oidc import TokenVerifier
     from toolkit.services.config import ConfigFile
-    from toolkit.services.ct.client import HttpCTClient
 
     file = ConfigFile.load(config_path)
     config = CAConfig.from_file(file)
@@ -99,25 +163,12 @@ def _run_ca(config_path: Path) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     def run(
-        sock: "socket.socket",
-        echo: "Callable[[str], None]",
-        on_ready: "Callable[[], None] | None",
+        sock: "socket.socket", echo: "Callable[[str], None]", on_ready: "Callable[[], None] | None"
     ) -> None:
         # The key is opened here, in the process that signs with it: a
         # PKCS#11 module initialised before a fork is unusable after it.
-        signer = file.open_key(config.key)
-        ct = HttpCTClient(config.ct_url, timeout=config.ct_timeout)
-        verifier = TokenVerifier(config.issuers, skew=config.skew)
-        ca = CertificateAuthority(
-            signer, chain, ct, ct_logs, validity_minutes=config.validity_minutes
-        )
-        app = create_app(ca, verifier, config.issuers)
-
-        async def stop() -> None:
-            await verifier.aclose()
-            await ct.aclose()
-
-        uvloop.run(serve([Service("ca", app, sock, stop=stop)], echo=echo, on_ready=on_ready))
+        service = _build(file, config, chain, ct_logs, sock, None)
+        uvloop.run(serve([service], echo=echo, on_ready=on_ready))
 
     sock = bind(host, port)
     try:

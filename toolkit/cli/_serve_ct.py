@@ -6,14 +6,22 @@ annotations``: typer reads the real annotation objects.
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from toolkit.cli._errors import reporting
 from toolkit.errors import EnvironmentSetupError, UsageError
 
-__all__ = ["add_command"]
+if TYPE_CHECKING:
+    import contextlib
+    from collections.abc import Callable
+
+    from toolkit.services._http import Service
+    from toolkit.services.config import ConfigFile
+    from toolkit.services.ct.log import CTLog
+
+__all__ = ["add_command", "ct_service"]
 
 #: Files of the CT log's data directory.
 IDENTITY_FILE = "ct.json"
@@ -56,14 +64,44 @@ def _read_identity(path: Path) -> dict[str, str] | None:
 
 
 def _run_ct(config_path: Path) -> None:
+    import contextlib
     import logging
 
     import uvloop
 
+    from toolkit.services._http import serve
+    from toolkit.services.config import ConfigFile
+    from toolkit.services.log.storage import StorageError
+
+    file = ConfigFile.load(config_path)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    with contextlib.ExitStack() as stack:
+        service, _ = ct_service(file, stack, echo=typer.echo)
+        try:
+            uvloop.run(serve([service], echo=typer.echo))
+        except StorageError as exc:
+            raise EnvironmentSetupError(f"the CT log's storage failed: {exc}") from None
+
+
+def ct_service(
+    file: "ConfigFile",
+    stack: "contextlib.ExitStack",
+    *,
+    echo: "Callable[[str], None]" = typer.echo,
+) -> "tuple[Service, CTLog]":
+    """Build the CT log service of ``file``'s ``[ct]`` table (socket bound, not started).
+
+    Everything to release (storage, socket) is pushed on ``stack``; the
+    returned :class:`~toolkit.services._http.Service` starts and stops the
+    log's engine.
+
+    Raises:
+        UsageError: A key of the wrong kind, or a data directory of another log.
+        EnvironmentSetupError: The data directory or storage is unusable.
+    """
     from toolkit._fs import write_durably
     from toolkit.encoding import b64encode
-    from toolkit.services._http import Service, bind, listen_address, serve
-    from toolkit.services.config import ConfigFile
+    from toolkit.services._http import Service, bind, listen_address
     from toolkit.services.ct.app import create_app
     from toolkit.services.ct.config import CTConfig
     from toolkit.services.ct.log import CTLog
@@ -71,7 +109,6 @@ def _run_ct(config_path: Path) -> None:
     from toolkit.services.log.storage import LogIdentity, StorageError
     from toolkit.signing import Scheme, spki_der
 
-    file = ConfigFile.load(config_path)
     config = CTConfig.from_file(file)
     host, port = listen_address(config.listen, option="ct.listen")
     signer = file.open_key(config.key)
@@ -101,47 +138,39 @@ def _run_ct(config_path: Path) -> None:
                 f"data directory {str(data)!r} belongs to the CT key {stored['keyId'][:16]}…, "
                 f"not {signer.key_id[:16]}…"
             )
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         coordinator = SQLiteCoordinator(data / DATABASE_FILE)
     except StorageError as exc:
         raise EnvironmentSetupError(f"cannot open the CT log's storage: {exc}") from None
+    stack.callback(coordinator.close)
     try:
-        try:
-            store = FileTileStore(data / TILES_DIR)
-        except StorageError as exc:
-            raise EnvironmentSetupError(f"cannot open the CT log's tiles: {exc}") from None
-        try:
-            try:
-                coordinator.claim(LogIdentity(origin, signer.key_id))
-            except StorageError as exc:
-                raise UsageError(f"the CT log's storage belongs to another log: {exc}") from None
-            if stored is None:
-                write_durably(
-                    data / IDENTITY_FILE,
-                    json.dumps({"origin": origin, "keyId": signer.key_id}).encode() + b"\n",
-                    0o644,
-                )
-            ctlog = CTLog(
-                coordinator,
-                store,
-                signer,
-                origin,
-                roots,
-                batch_size=config.batch_size,
-                max_wait=config.max_wait,
-            )
-            app = create_app(ctlog)
-            sock = bind(host, port)
-            typer.echo(f"log id {b64encode(ctlog.log_id)}")
-            try:
-                service = Service(f"ct {origin}", app, sock, start=ctlog.start, stop=ctlog.stop)
-                uvloop.run(serve([service], echo=typer.echo))
-            except StorageError as exc:
-                raise EnvironmentSetupError(f"the CT log's storage failed: {exc}") from None
-            finally:
-                sock.close()
-        finally:
-            store.close()
-    finally:
-        coordinator.close()
+        store = FileTileStore(data / TILES_DIR)
+    except StorageError as exc:
+        raise EnvironmentSetupError(f"cannot open the CT log's tiles: {exc}") from None
+    # Closed before the coordinator (the stack unwinds in reverse).
+    stack.callback(store.close)
+    try:
+        coordinator.claim(LogIdentity(origin, signer.key_id))
+    except StorageError as exc:
+        raise UsageError(f"the CT log's storage belongs to another log: {exc}") from None
+    if stored is None:
+        write_durably(
+            data / IDENTITY_FILE,
+            json.dumps({"origin": origin, "keyId": signer.key_id}).encode() + b"\n",
+            0o644,
+        )
+    ctlog = CTLog(
+        coordinator,
+        store,
+        signer,
+        origin,
+        roots,
+        batch_size=config.batch_size,
+        max_wait=config.max_wait,
+    )
+    app = create_app(ctlog)
+    sock = bind(host, port)
+    stack.callback(sock.close)
+    echo(f"log id {b64encode(ctlog.log_id)}")
+    service = Service(f"ct {origin}", app, sock, start=ctlog.start, stop=ctlog.stop)
+    return service, ctlog

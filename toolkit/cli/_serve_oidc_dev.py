@@ -9,13 +9,20 @@ annotations``: typer reads the real annotation objects.
 """
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from toolkit.cli._errors import reporting
 
-__all__ = ["add_command"]
+if TYPE_CHECKING:
+    import contextlib
+    from collections.abc import Callable
+
+    from toolkit.services._http import Service
+    from toolkit.services.config import ConfigFile
+
+__all__ = ["add_command", "oidc_dev_service"]
 
 
 def add_command(services: typer.Typer) -> None:
@@ -49,17 +56,44 @@ def add_command(services: typer.Typer) -> None:
 
 
 def _run(config_path: Path, listen: str | None, allow_non_loopback: bool) -> None:
+    import contextlib
     import logging
 
     import uvloop
 
-    from toolkit.services._http import Service, bind, is_loopback, listen_address, serve, socket_url
+    from toolkit.services._http import serve
     from toolkit.services.config import ConfigFile
+
+    config = ConfigFile.load(config_path)
+    with contextlib.ExitStack() as stack:
+        service = oidc_dev_service(
+            config, stack, listen=listen, allow_non_loopback=allow_non_loopback
+        )
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        uvloop.run(serve([service], echo=typer.echo))
+
+
+def oidc_dev_service(
+    config: "ConfigFile",
+    stack: "contextlib.ExitStack",
+    *,
+    listen: str | None = None,
+    allow_non_loopback: bool = False,
+    echo: "Callable[..., None]" = typer.echo,
+) -> "Service":
+    """Build the development issuer of ``config``'s ``[oidc_dev]`` table (socket bound).
+
+    Prints the development-only warning (to stderr) and the issuer line; the
+    socket's closing is pushed on ``stack``.
+
+    Raises:
+        UsageError: A non-loopback address that is not forced, or no table.
+    """
+    from toolkit.services._http import Service, bind, is_loopback, listen_address, socket_url
     from toolkit.services.oidc_dev.app import create_app
     from toolkit.services.oidc_dev.config import OidcDevConfig, check_listen_host
     from toolkit.services.oidc_dev.issuer import DEV_WARNING, DevIssuer
 
-    config = ConfigFile.load(config_path)
     settings = OidcDevConfig.from_config(config)
     address = listen if listen is not None else settings.listen
     host, port = listen_address(address)
@@ -67,15 +101,11 @@ def _run(config_path: Path, listen: str | None, allow_non_loopback: bool) -> Non
     check_listen_host(host, allowed=forced)
     # Open the key before binding: a bad key is a one-line error, no socket.
     signer = config.open_key(settings.key) if settings.key is not None else None
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    typer.echo(DEV_WARNING, err=True)
+    echo(DEV_WARNING, err=True)
     if not is_loopback(host):
-        typer.echo(f"WARNING: oidc-dev listens on non-loopback {host} (forced)", err=True)
+        echo(f"WARNING: oidc-dev listens on non-loopback {host} (forced)", err=True)
     sock = bind(host, port)
-    try:
-        issuer = DevIssuer(settings.issuer or socket_url(sock), signer)
-        typer.echo(f"oidc-dev issuer {issuer.issuer_url} (kid {issuer.kid})")
-        app = create_app(issuer)
-        uvloop.run(serve([Service("oidc-dev", app, sock)], echo=typer.echo))
-    finally:
-        sock.close()
+    stack.callback(sock.close)
+    issuer = DevIssuer(settings.issuer or socket_url(sock), signer)
+    echo(f"oidc-dev issuer {issuer.issuer_url} (kid {issuer.kid})")
+    return Service("oidc-dev", create_app(issuer), sock)

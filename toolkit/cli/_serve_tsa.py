@@ -5,13 +5,19 @@ annotations``: typer reads the real annotation objects.
 """
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from toolkit.cli._errors import reporting
 
-__all__ = ["add_command"]
+if TYPE_CHECKING:
+    import contextlib
+
+    from toolkit.services._http import Service
+    from toolkit.services.config import ConfigFile
+
+__all__ = ["add_command", "tsa_service"]
 
 
 def add_command(services: typer.Typer) -> None:
@@ -36,21 +42,39 @@ def add_command(services: typer.Typer) -> None:
 
 
 def _run_tsa(path: Path) -> None:
+    import contextlib
     import logging
 
     import uvloop
 
-    from toolkit.services._http import Service, bind, listen_address, serve
+    from toolkit.services._http import serve
+    from toolkit.services.config import ConfigFile
+
+    file = ConfigFile.load(path)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    with contextlib.ExitStack() as stack:
+        service = tsa_service(file, stack)
+        uvloop.run(serve([service], echo=typer.echo))
+
+
+def tsa_service(file: "ConfigFile", stack: "contextlib.ExitStack") -> "Service":
+    """Build the TSA service of ``file``'s ``[tsa]`` table (key opened, socket bound).
+
+    The socket's closing is pushed on ``stack``.
+
+    Raises:
+        UsageError: No ``[tsa]`` table, or a chain that does not fit the key.
+        FormatError: A malformed table or chain file.
+        HSMError: The key's token problems.
+    """
+    from toolkit.services._http import Service, bind, listen_address
     from toolkit.services.tsa.app import create_app
     from toolkit.services.tsa.config import TsaConfig
 
-    config, settings = TsaConfig.load(path)
+    settings = TsaConfig.from_table(file.require_section("tsa"), file)
     host, port = listen_address(settings.listen, option="tsa.listen")
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    tsa = settings.open(config)
+    tsa = settings.open(file)
     app = create_app(tsa)
     sock = bind(host, port)
-    try:
-        uvloop.run(serve([Service("tsa", app, sock)], echo=typer.echo))
-    finally:
-        sock.close()
+    stack.callback(sock.close)
+    return Service("tsa", app, sock)

@@ -338,8 +338,9 @@ class ConfigFile:
         """Open the key a URI from :meth:`key_uri` names.
 
         PKCS#11 keys use the module of ``keys.toml`` when the URI has none;
-        a rehearsal's ``keys.toml`` also makes its SoftHSM config current, so
-        that the throwaway tokens are found.
+        a rehearsal's ``keys.toml`` also makes its SoftHSM config current
+        (over any ``SOFTHSM2_CONF`` already set: it names exactly the tokens
+        its URIs refer to), so that the throwaway tokens are found.
 
         Raises:
             HSMError: The token, key or PIN problems of the PKCS#11 signer.
@@ -352,8 +353,10 @@ class ConfigFile:
         ring = self.keyring()
         if uri.lower().startswith("pkcs11:") and ring is not None:
             module = ring.module
-            if ring.softhsm2_conf is not None and "SOFTHSM2_CONF" not in os.environ:
+            if ring.softhsm2_conf is not None:
                 # SoftHSM reads its config once, when the module is first
-                # loaded: this must happen before any token is opened.
+                # loaded: this must happen before any token is opened. A
+                # stale SOFTHSM2_CONF from another rehearsal would hide the
+                # tokens this keys.toml names.
                 os.environ["SOFTHSM2_CONF"] = ring.softhsm2_conf
         return load_signer(uri, module=module)

@@ -1,0 +1,1 @@
+"""Internals of :mod:`toolkit.instance` (the ceremony config template)."""
