@@ -286,3 +286,29 @@ def test_a_worker_that_cannot_open_the_key_stops_the_service(
     assert "listening on" not in output
     assert "not-the-pin" not in output
     assert "Traceback" not in output
+
+
+def test_workers_die_with_a_killed_parent(
+    instance: IssuanceInstance, rehearsed_ceremony: RehearsedCeremony, tmp_path: Path
+) -> None:
+    # A parent killed with SIGKILL cannot stop its workers: the kernel does
+    # (PR_SET_PDEATHSIG), so no orphan keeps serving the port.
+    config = _ca_config(
+        rehearsed_ceremony,
+        tmp_path / "ca.toml",
+        ct_url=instance.ct_url,
+        workers=2,
+        issuers=[{"url": instance.oidc_url, "type": "email"}],
+    )
+    ca = ServiceProcess(["serve", "ca", "--config", str(config)], rehearsed_ceremony.env)
+    with ca.start():
+        assert ca.process is not None
+        parent = ca.process.pid
+        children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+        assert len(children) == 2
+        ca.kill()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(Path(f"/proc/{c}").exists() for c in children):
+            time.sleep(0.05)
+        alive = [c for c in children if Path(f"/proc/{c}").exists()]
+        assert not alive, f"workers {alive} outlived their parent"

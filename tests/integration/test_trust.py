@@ -6,7 +6,7 @@ signed by the custodians' SoftHSM tokens (alice, bob, carol; threshold 2),
 each ``sign-root`` in a process of its own, as custodians in separate
 sessions. The published tree is served by a static HTTP server on 127.0.0.1
 and consumed by ``airseal trust update``, by python-tuf's plain ngclient
-``Updater`` and by tuf-js (npm, ``make tuf-js``).
+``Updater`` and by tuf-js (npm, ``make js``).
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def tuf_js_missing() -> str | None:
     if parts < NODE_MINIMUM:
         return f"node {version} is too old for tuf-js 5 (needs >= 20.17)"
     if not (JS_DIR / "node_modules" / "tuf-js").is_dir():
-        return "tuf-js is not installed: run `make tuf-js`"
+        return "tuf-js is not installed: run `make js`"
     return None
 
 

@@ -45,10 +45,10 @@ def add_command(services: typer.Typer) -> None:
             ),
         ],
     ) -> None:
-        """Run every service the config has a table for, in one process.
+        r"""Run every service the config has a table for, in one process.
 
-        oidc-dev (development only, when [oidc_dev] is present), ca, ct, log,
-        tsa and the TUF repository mirror ([tuf_static]). Prints one
+        oidc-dev (development only, when \[oidc_dev] is present), ca, ct, log,
+        tsa and the TUF repository mirror (\[tuf_static]). Prints one
         `<name> listening on http://HOST:PORT` line per service and stops
         cleanly on SIGTERM.
         """

@@ -33,7 +33,8 @@ def add_command(services: typer.Typer) -> None:
     @services.command("ca")
     def serve_ca(
         config: Annotated[
-            Path, typer.Option("--config", help="Services config file (reads [instance] and [ca]).")
+            Path,
+            typer.Option("--config", help="Services config file (reads \\[instance] and \\[ca])."),
         ],
     ) -> None:
         """Run the certificate authority (Fulcio v2 API: /api/v2/signingCert …).

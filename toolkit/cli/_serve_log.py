@@ -94,7 +94,7 @@ def add_command(services: typer.Typer) -> None:
             Path | None,
             typer.Option(
                 "--config",
-                help="Services config file: read its [log] table (the flags above override it).",
+                help="Services config file: read its \\[log] table (the flags above override it).",
             ),
         ] = None,
     ) -> None:

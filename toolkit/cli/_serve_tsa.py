@@ -27,12 +27,12 @@ def add_command(services: typer.Typer) -> None:
     def serve_tsa(
         config: Annotated[
             Path,
-            typer.Option("--config", help="Services config file; its [tsa] table is read."),
+            typer.Option("--config", help=r"Services config file; its \[tsa] table is read."),
         ],
     ) -> None:
-        """Run an RFC 3161 timestamp authority (POST /api/v1/timestamp).
+        r"""Run an RFC 3161 timestamp authority (POST /api/v1/timestamp).
 
-        The [tsa] table names the key (a keys.toml name or a pkcs11:/file: URI),
+        The \[tsa] table names the key (a keys.toml name or a pkcs11:/file: URI),
         the chain file (TSA certificate first, root last), the listen address,
         the policy OID and the accuracy. The key and chain are checked against
         each other, and one self-test token is verified, before the server starts.

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["register"]
 
 _ConfigOption = Annotated[
-    Path, typer.Option("--config", "-c", help="Config file with a [trust] table.")
+    Path, typer.Option("--config", "-c", help="Config file with a \\[trust] table.")
 ]
 _JsonOption = Annotated[bool, typer.Option("--json", help="Print a JSON object instead of text.")]
 

@@ -367,9 +367,11 @@ def _fork_worker(run_worker: Callable[[Callable[[], None]], None]) -> tuple[int,
     read_fd, write_fd = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # pragma: no cover -- runs in the child, ends with os._exit.
         os.close(read_fd)
+        _die_with_parent(parent)
         status = 1
 
         def ready() -> None:
@@ -394,3 +396,25 @@ def _fork_worker(run_worker: Callable[[Callable[[], None]], None]) -> tuple[int,
     with os.fdopen(read_fd, "rb", buffering=0) as pipe:
         # One byte once the worker listens; end of file if it exits first.
         return pid, pipe.read(1) == b"r"
+
+
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel send this worker SIGTERM when the parent dies.
+
+    Without it a parent killed with SIGKILL (a crash, ``kill -9``, an OOM
+    kill) would leave its workers serving the port on their own, with nobody
+    to stop them. Linux only (``PR_SET_PDEATHSIG``); elsewhere the workers
+    rely on the parent's clean stop.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name is None or not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(name, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:
+        # The parent died before the request took effect.
+        os._exit(1)

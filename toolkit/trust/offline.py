@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from toolkit.encoding import format_rfc3339, parse_rfc3339
 from toolkit.errors import (
@@ -575,6 +575,7 @@ def verify_trust(
         try:
             updater.refresh()
             files = _verify_targets(updater, kit, fetcher)
+            _check_members(updater, kit, state_dir)
         except (tx.RepositoryError, tx.DownloadError) as exc:
             raise _classify(exc, fetcher.stage, expiry) from None
         except OSError as exc:
@@ -621,6 +622,41 @@ def _verify_targets(updater: Updater, kit: Kit, fetcher: Any) -> dict[str, bytes
             ) from None
         files[path] = data
     return files
+
+
+def _check_members(updater: Updater, kit: Kit, state_dir: Path) -> None:
+    """Every metadata member of the kit is the metadata python-tuf verified.
+
+    python-tuf reads a role from the state directory instead of the kit when
+    the state already holds the version the snapshot names: the kit's copy is
+    then never looked at. A kit whose copy differs from the verified one (a
+    flipped byte, or metadata of another repository state with the same
+    version) must not pass for intact, so each member python-tuf trusts is
+    compared byte for byte with the file it persisted.
+
+    Raises:
+        VerificationError: ``kit.mix-and-match`` naming the role.
+    """
+    trusted = updater._trusted_set  # the verified metadata, read only
+    members = {"timestamp": kit.timestamp, "snapshot": kit.snapshot, "targets": kit.targets}
+    members.update(kit.delegated)
+    for role, data in members.items():
+        signed = trusted.get(role)
+        if signed is None:
+            # A delegated role the lookup never needed: python-tuf did not
+            # verify it, and nothing was taken from it.
+            continue
+        try:
+            verified = (state_dir / f"{quote(role, '')}.json").read_bytes()
+        except OSError:
+            verified = None
+        if verified != data:
+            raise VerificationError(
+                Check.KIT_MIX_AND_MATCH,
+                f"the kit's {role} metadata is not the {role} metadata verified "
+                f"(version {signed.version}): it was altered, or comes from another "
+                "repository state",
+            )
 
 
 def _roles(updater: Updater, now: datetime) -> tuple[RoleStatus, ...]:

@@ -7,7 +7,7 @@ input with a DER ``TimeStampResp``:
 * a well-formed request gets status *granted* and a CMS ``SignedData`` token
   whose ``id-ct-TSTInfo`` content carries the policy, the request's message
   imprint (copied byte for byte), a random 126-bit serial number, ``genTime``
-  (``now`` to the millisecond, UTC), the accuracy, the request's nonce and the
+  (``now`` in whole seconds, UTC), the accuracy, the request's nonce and the
   TSA's name; the SignerInfo names the TSA certificate by issuer and serial
   and signs the attributes contentType, messageDigest and
   signingCertificateV2 (ESSCertIDv2: SHA-256 of the certificate and its
@@ -755,11 +755,11 @@ class TimestampAuthority:
             return rejection(FailureInfo.SYSTEM_FAILURE, "the TSA could not sign the timestamp")
 
     def _grant(self, request: TimestampRequest, now: datetime) -> bytes:
-        now = now.astimezone(UTC)
-        millis = now.microsecond // 1000
-        gen_time = now.strftime("%Y%m%d%H%M%S")
-        if millis:
-            gen_time += "." + f"{millis:03d}".rstrip("0")
+        # Whole seconds, as Sigstore's timestamp authority writes them: DER
+        # drops a fraction's trailing zeros, and sigstore-js 5 reads only no
+        # fraction or exactly three digits, so "…45.78Z" would be refused.
+        # The accuracy field covers the truncation.
+        gen_time = now.astimezone(UTC).strftime("%Y%m%d%H%M%S")
         serial = bytearray(os.urandom(16))
         # 126 random bits in exactly 16 octets: positive and minimally encoded.
         serial[0] = (serial[0] & 0x3F) | 0x40

@@ -422,6 +422,23 @@ def test_tampered_metadata_bytes(repo3: TufRepo, tmp_path: Path, member: str) ->
     _fails(check, state.but(**{member: b"{not json"}), tmp_path / "b")
 
 
+@pytest.mark.parametrize("member", ["snapshot", "targets"])
+def test_tampered_metadata_bytes_with_a_warm_state(
+    repo3: TufRepo, tmp_path: Path, member: str
+) -> None:
+    # The state already holds this version: python-tuf reads its own copy and
+    # never asks the kit for it, so the kit's copy is compared with the
+    # verified one instead of slipping through unread.
+    state = repo3.publish()
+    _verify(state, tmp_path)
+    data: bytes = getattr(state, member)
+    forged = data.replace(b'"expires": "2025-', b'"expires": "2026-', 1)
+    assert forged != data
+    error = _fails(Check.KIT_MIX_AND_MATCH, state.but(**{member: forged}), tmp_path)
+    assert f"the kit's {member} metadata is not the {member} metadata verified" in error.message
+    _verify(state, tmp_path)  # the intact kit still verifies with that state
+
+
 def test_tampered_snapshot_when_the_timestamp_lists_no_hash(tmp_path: Path) -> None:
     repo = three_root_repo()
     repo.new_timestamp(snapshot_hashes=False)
