@@ -48,18 +48,11 @@ def add_command(services: typer.Typer) -> None:
 
 
 def _read_identity(path: Path) -> dict[str, str] | None:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    from toolkit.cli._serve_log import read_identity_file
+
+    document = read_identity_file(path, "CT log")
+    if document is None:
         return None
-    except (OSError, ValueError) as exc:
-        raise EnvironmentSetupError(f"cannot read {path}: {exc}") from None
-    if not (
-        isinstance(document, dict)
-        and isinstance(document.get("origin"), str)
-        and isinstance(document.get("keyId"), str)
-    ):
-        raise EnvironmentSetupError(f"{path} is not a CT log identity file")
     return {"origin": document["origin"], "keyId": document["keyId"]}
 
 

@@ -228,9 +228,16 @@ class LogSettings:
         return load_signer(uri)
 
 
-def _read_identity(data: Path) -> dict[str, str] | None:
-    """``log.json``: the log's origin, key id and mode (None for a new log)."""
-    path = data / IDENTITY_FILE
+def read_identity_file(path: Path, what: str) -> dict[str, Any] | None:
+    """A log identity file (``log.json``): its document, or None when there is none.
+
+    It records which origin and key a data directory belongs to, so that a
+    restart with another origin or key is refused; the transparency log and
+    the CT log both keep one.
+
+    Raises:
+        EnvironmentSetupError: Unreadable, or no string ``origin`` and ``keyId``.
+    """
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -242,7 +249,16 @@ def _read_identity(data: Path) -> dict[str, str] | None:
         and isinstance(document.get("origin"), str)
         and isinstance(document.get("keyId"), str)
     ):
-        raise EnvironmentSetupError(f"{path} is not a log identity file")
+        raise EnvironmentSetupError(f"{path} is not a {what} identity file")
+    return document
+
+
+def _read_identity(data: Path) -> dict[str, str] | None:
+    """``log.json``: the log's origin, key id and mode (None for a new log)."""
+    path = data / IDENTITY_FILE
+    document = read_identity_file(path, "log")
+    if document is None:
+        return None
     # Identity files written before the mode was recorded belong to logs
     # whose entries are all hashedrekord 0.0.2, whatever flags they ran with.
     mode = document.get("mode", MODE_V2)

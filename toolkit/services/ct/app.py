@@ -29,7 +29,6 @@ from collections.abc import AsyncIterator
 from typing import Any, Final
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -51,8 +50,7 @@ from toolkit.services._asgi import (
 from toolkit.services._http import ProblemError, problem
 from toolkit.services.ct.client import ADD_PRE_CHAIN_PATH
 from toolkit.services.ct.log import MAX_CERT_BYTES, MAX_CHAIN, REFUSALS, CTLog
-from toolkit.services.log.engine import LogUnavailableError
-from toolkit.services.log.storage import StorageError
+from toolkit.services.log.app import read_routes
 
 __all__ = [
     "ADD_CHAIN_PATH",
@@ -74,8 +72,6 @@ CLIENT_PROBLEMS: Final = REFUSALS | {
     "request-too-large",
 }
 
-_FULL_TILE_CACHE: Final = "public, max-age=31536000, immutable"
-_PARTIAL_TILE_CACHE: Final = "public, max-age=60"
 
 _log = logging.getLogger("airseal.ct")
 
@@ -201,34 +197,6 @@ def create_app(ctlog: CTLog, *, lifespan: bool = False) -> Starlette:
     async def get_roots(request: Request) -> Response:
         return Response(roots_body, media_type="application/json")
 
-    async def checkpoint(request: Request) -> Response:
-        try:
-            note = await run_in_threadpool(ctlog.engine.latest_checkpoint)
-        except LogUnavailableError as exc:
-            return problem(503, "log-unavailable", "Log unavailable", exc.message)
-        except StorageError as exc:
-            _log.warning("checkpoint read failed: %s", exc)
-            return problem(503, "log-unavailable", "Log unavailable", "checkpoint storage failed")
-        return Response(
-            note, media_type="text/plain; charset=utf-8", headers={"Cache-Control": "no-cache"}
-        )
-
-    async def tile(request: Request) -> Response:
-        path = request.url.path.lstrip("/")
-        try:
-            data = await run_in_threadpool(ctlog.engine.read, path)
-        except StorageError as exc:
-            _log.warning("tile read failed: %s", exc)
-            return problem(503, "log-unavailable", "Log unavailable", "tile storage failed")
-        if data is None:
-            return problem(404, "not-found", "Not found", f"no tile {path[:120]!r} in this log")
-        full = ".p/" not in path
-        return Response(
-            data,
-            media_type="application/octet-stream",
-            headers={"Cache-Control": _FULL_TILE_CACHE if full else _PARTIAL_TILE_CACHE},
-        )
-
     async def healthz(request: Request) -> Response:
         halted = ctlog.engine.halted
         if halted is not None:
@@ -268,8 +236,7 @@ def create_app(ctlog: CTLog, *, lifespan: bool = False) -> Starlette:
             Route(ADD_CHAIN_PATH, add_chain, methods=["POST"]),
             Route("/ct/v1/get-sth", get_sth, methods=["GET"]),
             Route("/ct/v1/get-roots", get_roots, methods=["GET"]),
-            Route("/checkpoint", checkpoint, methods=["GET"]),
-            Route("/tile/{rest:path}", tile, methods=["GET"]),
+            *read_routes(ctlog.engine),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
         ],

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
 from typing import Final
 
 from starlette.applications import Starlette
@@ -48,7 +47,7 @@ from toolkit.services._asgi import (
     send_reply,
 )
 from toolkit.services._asgi import problem_reply as asgi_problem_reply
-from toolkit.services._http import ProblemError
+from toolkit.services._http import ProblemError, problem
 from toolkit.services.log.engine import (
     Accepted,
     LogEngine,
@@ -63,7 +62,7 @@ from toolkit.services.log.hashedrekord import (
 )
 from toolkit.services.log.storage import StorageError
 
-__all__ = ["ENTRIES_PATH", "create_app"]
+__all__ = ["ENTRIES_PATH", "create_app", "read_routes"]
 
 #: Where clients POST entries (Rekor v2).
 ENTRIES_PATH: Final = "/api/v2/log/entries"
@@ -78,16 +77,6 @@ _KIND_VERSION: Final = '{"kind":"hashedrekord","version":"0.0.2"}'
 _KIND_VERSION_V1: Final = '{"kind":"hashedrekord","version":"0.0.1"}'
 
 _log = logging.getLogger("airseal.log")
-
-
-def _problem(
-    status: int, slug: str, title: str, detail: str, headers: Mapping[str, str] | None = None
-) -> Response:
-    body = json.dumps(
-        {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail},
-        ensure_ascii=False,
-    ).encode("utf-8")
-    return Response(body, status, headers=headers, media_type=_PROBLEM_JSON)
 
 
 class _Metrics:
@@ -262,6 +251,53 @@ class _EntriesEndpoint:
         ).encode("ascii")
 
 
+def read_routes(engine: LogEngine) -> list[Route]:
+    """The C2SP tlog-tiles read API of ``engine``: ``GET /checkpoint`` and ``/tile/…``.
+
+    Shared by the transparency log and the CT log (whose entries live in a
+    log engine of their own). ``/checkpoint`` serves the newest checkpoint in
+    storage, whichever front-end signed it; full tiles are immutable for a
+    year, partial ones cached briefly; storage failures are 503 problems.
+    """
+
+    async def checkpoint(request: Request) -> Response:
+        # From storage, not memory: with several front-ends, another one may
+        # have signed a newer checkpoint than this one's last round.
+        try:
+            note = await run_in_threadpool(engine.latest_checkpoint)
+        except LogUnavailableError as exc:
+            return problem(503, "log-unavailable", "Log unavailable", exc.message)
+        except StorageError as exc:
+            _log.warning("checkpoint read failed: %s", exc)
+            return problem(503, "log-unavailable", "Log unavailable", "checkpoint storage failed")
+        return Response(
+            note,
+            media_type="text/plain; charset=utf-8",
+            headers={"Cache-Control": "no-cache"},
+        )
+
+    async def tile(request: Request) -> Response:
+        path = request.url.path.lstrip("/")
+        try:
+            data = await run_in_threadpool(engine.read, path)
+        except StorageError as exc:
+            _log.warning("tile read failed: %s", exc)
+            return problem(503, "log-unavailable", "Log unavailable", "tile storage failed")
+        if data is None:
+            return problem(404, "not-found", "Not found", f"no tile {path[:120]!r} in this log")
+        full = ".p/" not in path
+        return Response(
+            data,
+            media_type="application/octet-stream",
+            headers={"Cache-Control": _FULL_TILE_CACHE if full else _PARTIAL_TILE_CACHE},
+        )
+
+    return [
+        Route("/checkpoint", checkpoint, methods=["GET"]),
+        Route("/tile/{rest:path}", tile, methods=["GET"]),
+    ]
+
+
 def create_app(engine: LogEngine, *, v1_mode: bool = False) -> Starlette:
     """Build the HTTP app of a log. The caller starts and stops the engine.
 
@@ -279,42 +315,10 @@ def create_app(engine: LogEngine, *, v1_mode: bool = False) -> Starlette:
     metrics = _Metrics()
     entries = _EntriesEndpoint(engine, metrics, v1_mode)
 
-    async def checkpoint(request: Request) -> Response:
-        # From storage, not memory: with several front-ends, another one may
-        # have signed a newer checkpoint than this one's last round.
-        try:
-            note = await run_in_threadpool(engine.latest_checkpoint)
-        except LogUnavailableError as exc:
-            return _problem(503, "log-unavailable", "Log unavailable", exc.message)
-        except StorageError as exc:
-            _log.warning("checkpoint read failed: %s", exc)
-            return _problem(503, "log-unavailable", "Log unavailable", "checkpoint storage failed")
-        return Response(
-            note,
-            media_type="text/plain; charset=utf-8",
-            headers={"Cache-Control": "no-cache"},
-        )
-
-    async def tile(request: Request) -> Response:
-        path = request.url.path.lstrip("/")
-        try:
-            data = await run_in_threadpool(engine.read, path)
-        except StorageError as exc:
-            _log.warning("tile read failed: %s", exc)
-            return _problem(503, "log-unavailable", "Log unavailable", "tile storage failed")
-        if data is None:
-            return _problem(404, "not-found", "Not found", f"no tile {path[:120]!r} in this log")
-        full = ".p/" not in path
-        return Response(
-            data,
-            media_type="application/octet-stream",
-            headers={"Cache-Control": _FULL_TILE_CACHE if full else _PARTIAL_TILE_CACHE},
-        )
-
     async def healthz(request: Request) -> Response:
         halted = engine.halted
         if halted is not None:
-            return _problem(503, "log-halted", "Log halted", halted.message)
+            return problem(503, "log-halted", "Log halted", halted.message)
         body = json.dumps({"status": "ok", "origin": engine.origin, "treeSize": engine.tree_size()})
         return Response(body, media_type="application/json", headers={"Cache-Control": "no-cache"})
 
@@ -332,8 +336,7 @@ def create_app(engine: LogEngine, *, v1_mode: bool = False) -> Starlette:
         routes=[
             # Only reached for other methods (405): POST never gets this far.
             Route(ENTRIES_PATH, entries, methods=["POST"]),
-            Route("/checkpoint", checkpoint, methods=["GET"]),
-            Route("/tile/{rest:path}", tile, methods=["GET"]),
+            *read_routes(engine),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", prometheus, methods=["GET"]),
         ],
