@@ -56,6 +56,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.x509.verification import PolicyBuilder
 from cryptography.x509.verification import VerificationError as X509VerificationError
 
+from toolkit import _der
 from toolkit._fs import write_durably
 from toolkit.encoding import b64encode, load_json
 from toolkit.errors import Check, Error, FormatError, TransportError, UsageError, VerificationError
@@ -433,25 +434,13 @@ def check_issued_chain(
 # --------------------------------------------------------------------------- TSA
 
 
-def _der(tag: int, content: bytes) -> bytes:
-    size = len(content)
-    if size < 0x80:
-        return bytes((tag, size)) + content
-    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
-    return bytes((tag, 0x80 | len(length))) + length + content
-
-
-def _der_integer(value: int) -> bytes:
-    return _der(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
-
-
 def timestamp_request(signature: bytes, nonce: int) -> bytes:
     """A DER TimeStampReq: v1, SHA-256 imprint of ``signature``, ``nonce``, certReq TRUE."""
     if nonce < 0:
         raise ValueError("the nonce must not be negative")
-    algorithm = _der(0x30, _SHA256_OID + b"\x05\x00")
-    imprint = _der(0x30, algorithm + _der(0x04, hashlib.sha256(signature).digest()))
-    return _der(0x30, _der_integer(1) + imprint + _der_integer(nonce) + b"\x01\x01\xff")
+    algorithm = _der.tlv(0x30, _SHA256_OID + b"\x05\x00")
+    imprint = _der.tlv(0x30, algorithm + _der.tlv(0x04, hashlib.sha256(signature).digest()))
+    return _der.tlv(0x30, _der.integer(1) + imprint + _der.integer(nonce) + b"\x01\x01\xff")
 
 
 def check_timestamp_reply(reply: bytes, signature: bytes, nonce: int) -> datetime:

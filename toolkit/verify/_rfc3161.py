@@ -48,6 +48,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509 import verification as xv
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from toolkit._der import oid_content
 from toolkit.errors import Check, FormatError, VerificationError
 
 __all__ = [
@@ -63,18 +64,8 @@ __all__ = [
 MAX_TIMESTAMPS: Final = 32
 
 
-def _oid(dotted: str) -> bytes:
-    """The DER content octets of a dotted OID (module constants only)."""
-    arcs = [int(part) for part in dotted.split(".")]
-    out = bytearray()
-    for arc in [arcs[0] * 40 + arcs[1], *arcs[2:]]:
-        chunk = [arc & 0x7F]
-        rest = arc >> 7
-        while rest:
-            chunk.append(0x80 | (rest & 0x7F))
-            rest >>= 7
-        out.extend(reversed(chunk))
-    return bytes(out)
+#: The DER content octets of a dotted OID (module constants only).
+_oid = oid_content
 
 
 _OID_SIGNED_DATA: Final = _oid("1.2.840.113549.1.7.2")

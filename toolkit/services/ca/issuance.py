@@ -50,6 +50,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from toolkit import _der
 from toolkit.errors import Error, FormatError, HSMError, TransportError, UsageError
 from toolkit.models.common import TimeRange
 from toolkit.services._http import ProblemError
@@ -363,17 +364,9 @@ def load_csr(value: object) -> PublicKey:
 # --------------------------------------------------------------------------- encodings
 
 
-def _der_length(length: int) -> bytes:
-    if length < 0x80:
-        return bytes([length])
-    raw = length.to_bytes((length.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(raw)]) + raw
-
-
 def der_utf8string(text: str) -> bytes:
     """DER UTF8String of ``text`` (Fulcio extensions ``.1.8`` onwards, otherName ``.1.7``)."""
-    raw = text.encode("utf-8")
-    return b"\x0c" + _der_length(len(raw)) + raw
+    return _der.utf8string(text)
 
 
 def fulcio_extension(dotted: str, value: str) -> x509.UnrecognizedExtension:

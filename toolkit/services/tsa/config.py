@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from toolkit._der import oid_content
 from toolkit.errors import EnvironmentSetupError, FormatError, UsageError
 from toolkit.services._http import listen_address
-from toolkit.services.tsa.core import DEFAULT_POLICY, _oid_content
+from toolkit.services.tsa.core import DEFAULT_POLICY
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -68,7 +69,7 @@ class TsaConfig:
         chain = table.path_value("chain")
         policy = table.text("policy", DEFAULT_POLICY)
         try:
-            _oid_content(policy)
+            oid_content(policy)
         except ValueError:
             raise table.error("policy", f"{policy[:60]!r} is not a dotted OID") from None
         accuracy_ms = table.integer("accuracy_ms", 1000, minimum=0, maximum=3_600_000)

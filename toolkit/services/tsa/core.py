@@ -54,6 +54,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from toolkit._der import integer_content as _integer_content
+from toolkit._der import length as _length
+from toolkit._der import oid_content as _oid_content
+from toolkit._der import tlv as _tlv
 from toolkit.errors import FormatError, UsageError
 from toolkit.signing import Scheme, Signer, spki_der
 
@@ -114,50 +118,6 @@ class RequestRejectedError(FormatError):
 
 
 # --------------------------------------------------------------------------- DER helpers
-
-
-def _length(n: int) -> bytes:
-    """DER length octets (shortest form)."""
-    if n < 0x80:
-        return bytes((n,))
-    octets = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes((0x80 | len(octets),)) + octets
-
-
-def _tlv(tag: int, content: bytes) -> bytes:
-    """One DER element."""
-    n = len(content)
-    if n < 0x80:
-        return bytes((tag, n)) + content
-    return bytes((tag,)) + _length(n) + content
-
-
-def _integer_content(value: int) -> bytes:
-    """Minimal two's-complement content octets of an INTEGER."""
-    return value.to_bytes(value.bit_length() // 8 + 1, "big", signed=True)
-
-
-def _oid_content(dotted: str) -> bytes:
-    """DER content octets of a dotted OBJECT IDENTIFIER.
-
-    Raises:
-        ValueError: Not a valid dotted OID.
-    """
-    parts = dotted.split(".")
-    if len(parts) < 2 or not all(p.isdigit() and (p == "0" or p[0] != "0") for p in parts):
-        raise ValueError(f"not a dotted OID: {dotted!r}")
-    arcs = [int(p) for p in parts]
-    if arcs[0] > 2 or (arcs[0] < 2 and arcs[1] >= 40):
-        raise ValueError(f"not a valid OID: {dotted!r}")
-    out = bytearray()
-    for arc in [arcs[0] * 40 + arcs[1], *arcs[2:]]:
-        chunk = [arc & 0x7F]
-        rest = arc >> 7
-        while rest:
-            chunk.append(0x80 | (rest & 0x7F))
-            rest >>= 7
-        out.extend(reversed(chunk))
-    return bytes(out)
 
 
 @functools.lru_cache(maxsize=16)
