@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from toolkit.cli._errors import reporting
+from toolkit.cli._files import read_input
 from toolkit.errors import EnvironmentSetupError, UsageError
 
 if TYPE_CHECKING:
@@ -31,19 +32,6 @@ if TYPE_CHECKING:
 __all__ = ["register"]
 
 _TARGETS = ("trusted_root.json", "signing_config.v0.2.json")
-
-
-def _read(path: Path, what: str, cap: int | None = None) -> bytes:
-    try:
-        with path.open("rb") as handle:
-            data = handle.read() if cap is None else handle.read(cap + 1)
-    except FileNotFoundError:
-        raise UsageError(f"{what} {str(path)!r} does not exist") from None
-    except IsADirectoryError:
-        raise UsageError(f"{what} {str(path)!r} is a directory, not a file") from None
-    except OSError as exc:
-        raise EnvironmentSetupError(f"cannot read {what} {str(path)!r}: {exc.strerror}") from None
-    return data
 
 
 def _recording(fetcher: Any) -> Any:
@@ -229,7 +217,7 @@ def _pin(root: Path | None, root_sha256: str | None, *, required: bool) -> "Pinn
     if root is not None:
         from toolkit.trust.kit import MAX_ROOT_BYTES
 
-        data = _read(root, "TUF root", MAX_ROOT_BYTES)
+        data = read_input(root, "TUF root", limit=MAX_ROOT_BYTES)
         if len(data) > MAX_ROOT_BYTES:
             raise UsageError(f"TUF root {str(root)!r} is larger than {MAX_ROOT_BYTES} bytes")
         return PinnedRoot.from_bytes(data)
@@ -293,7 +281,7 @@ def register(app: typer.Typer) -> None:
                 raise UsageError("give at least one --bundle")
             data: list[bytes] = []
             for path in bundle:
-                raw = _read(path, "bundle", MAX_BUNDLE_BYTES)
+                raw = read_input(path, "bundle", limit=MAX_BUNDLE_BYTES)
                 Bundle.from_json(raw)  # refuse garbage now, not in the air gap
                 data.append(raw)
             now = datetime.now(UTC)

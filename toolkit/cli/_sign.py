@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from toolkit.cli._errors import reporting
-from toolkit.errors import EnvironmentSetupError, UsageError
+from toolkit.cli._files import read_input
+from toolkit.errors import UsageError
 
 if TYPE_CHECKING:
     from toolkit.models.trustroot import TrustedRoot
@@ -30,15 +31,7 @@ _MAX_SMALL_FILE = 8 << 20
 
 
 def _read(path: Path, what: str, limit: int | None = _MAX_SMALL_FILE) -> bytes:
-    try:
-        with path.open("rb") as handle:
-            data = handle.read() if limit is None else handle.read(limit + 1)
-    except FileNotFoundError:
-        raise UsageError(f"{what} {str(path)!r} does not exist") from None
-    except IsADirectoryError:
-        raise UsageError(f"{what} {str(path)!r} is a directory, not a file") from None
-    except OSError as exc:
-        raise EnvironmentSetupError(f"cannot read {what} {str(path)!r}: {exc.strerror}") from None
+    data = read_input(path, what, limit=limit)
     if limit is not None and len(data) > limit:
         raise UsageError(f"{what} {str(path)!r} is larger than {limit} bytes")
     return data

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from toolkit.cli._errors import reporting
+from toolkit.cli._files import read_input
 from toolkit.errors import EnvironmentSetupError, FormatError, UsageError
 
 if TYPE_CHECKING:
@@ -385,10 +386,7 @@ def _parse_time(text: str) -> datetime:
 
 def _read(path: Path | None, what: str) -> bytes:
     assert path is not None
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"{what}: cannot read {path}: {exc.strerror or exc}") from None
+    return read_input(path, what)
 
 
 def _replace(path: Path, data: bytes) -> None:

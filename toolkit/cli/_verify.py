@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from toolkit.cli._errors import reporting
+from toolkit.cli._files import read_input
 from toolkit.errors import EnvironmentSetupError, UsageError
 
 if TYPE_CHECKING:
@@ -25,17 +26,6 @@ __all__ = ["register"]
 #: Artifacts up to this size are also kept in memory, for the rare bundles that
 #: need more than the SHA-256 digest (SHA-384/512 entries).
 _KEEP_BYTES = 16 << 20
-
-
-def _read(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"{what} {str(path)!r} does not exist") from None
-    except IsADirectoryError:
-        raise UsageError(f"{what} {str(path)!r} is a directory, not a file") from None
-    except OSError as exc:
-        raise EnvironmentSetupError(f"cannot read {what} {str(path)!r}: {exc.strerror}") from None
 
 
 def _artifact(spec: str) -> "Artifact":
@@ -73,7 +63,7 @@ def _policy(
         from cryptography.exceptions import UnsupportedAlgorithm
         from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-        pem = _read(key, "public key")
+        pem = read_input(key, "public key")
         try:
             return KeyPolicy(load_pem_public_key(pem))
         except (ValueError, TypeError, UnsupportedAlgorithm):
@@ -92,8 +82,8 @@ def _run(
     from toolkit.verify import Verifier
 
     artifact = _artifact(artifact_spec)
-    root_bytes = _read(trusted_root, "trusted root")
-    bundle_bytes = _read(bundle, "bundle")
+    root_bytes = read_input(trusted_root, "trusted root")
+    bundle_bytes = read_input(bundle, "bundle")
     verifier = Verifier.from_json(root_bytes)
     return verifier.verify(bundle_bytes, artifact, policy, now=datetime.now(UTC))
 
@@ -123,7 +113,7 @@ def _run_kit(
     pin = _pin(root, root_sha256, required=True)
     assert pin is not None
     artifact = _artifact(artifact_spec)
-    data = _read_capped(kit_path, "kit", MAX_KIT_BYTES)
+    data = read_input(kit_path, "kit", limit=MAX_KIT_BYTES)
     try:
         kit = Kit.decode(data)
     except FormatError as exc:
@@ -138,19 +128,6 @@ def _run_kit(
         expiry=expiry_policy,
         now=datetime.now(UTC),
     )
-
-
-def _read_capped(path: Path, what: str, cap: int) -> bytes:
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(cap + 1)
-    except FileNotFoundError:
-        raise UsageError(f"{what} {str(path)!r} does not exist") from None
-    except IsADirectoryError:
-        raise UsageError(f"{what} {str(path)!r} is a directory, not a file") from None
-    except OSError as exc:
-        raise EnvironmentSetupError(f"cannot read {what} {str(path)!r}: {exc.strerror}") from None
-    return data  # one byte over the cap is enough for the decoder to refuse it
 
 
 def _print_kit_result(done: "KitVerification", artifact: str, as_json: bool) -> None:
