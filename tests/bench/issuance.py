@@ -32,7 +32,6 @@ the machine's cores with the servers, as the issue asks.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import datetime as dt
 import json
@@ -41,7 +40,6 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +48,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.bench._common import log, machine  # noqa: E402
+from tests.bench._load import run_load  # noqa: E402
 from tests.support.instance import (  # noqa: E402
     EXAMPLE_CEREMONY,
     RehearsedCeremony,
@@ -113,104 +112,8 @@ def _parallel(jobs: list[tuple[list[tuple[str, str]], int]]) -> list[bytes]:
     return [body for chunk in chunks for body in chunk]
 
 
-# -- the load generator ------------------------------------------------------------------
-
-
-class Stats:
-    def __init__(self) -> None:
-        self.latencies: list[float] = []
-        self.errors: dict[int, int] = {}
-        self.sample_error: str | None = None
-
-
-async def _connection(
-    port: int,
-    head: bytes,
-    ok: int,
-    requests: Iterator[bytes],
-    deadline: float,
-    stats: Stats,
-) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        while time.perf_counter() < deadline:
-            try:
-                body = next(requests)
-            except StopIteration:
-                return
-            started = time.perf_counter()
-            writer.write(head + str(len(body)).encode() + b"\r\n\r\n" + body)
-            status_line = await reader.readline()
-            length = 0
-            while True:
-                line = await reader.readline()
-                if line in (b"\r\n", b""):
-                    break
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            answer = await reader.readexactly(length)
-            elapsed = time.perf_counter() - started
-            status = int(status_line.split()[1])
-            if status == ok:
-                if time.perf_counter() <= deadline:
-                    stats.latencies.append(elapsed)
-            else:
-                stats.errors[status] = stats.errors.get(status, 0) + 1
-                stats.sample_error = stats.sample_error or answer[:300].decode("utf-8", "replace")
-                if status == 503:
-                    await asyncio.sleep(0.05)
-    finally:
-        writer.close()
-
-
-async def _drive(
-    port: int, head: bytes, ok: int, requests: list[bytes], duration: float, connections: int
-) -> Stats:
-    stats = Stats()
-    source = iter(requests)
-    deadline = time.perf_counter() + duration
-    await asyncio.gather(
-        *(_connection(port, head, ok, source, deadline, stats) for _ in range(connections))
-    )
-    return stats
-
-
-def run_load(
-    url: str,
-    path: str,
-    content_type: str,
-    ok: int,
-    requests: list[bytes],
-    duration: float,
-    connections: int,
-) -> dict[str, Any]:
-    import uvloop
-
-    port = int(url.rsplit(":", 1)[1])
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
-        "Content-Length: "
-    ).encode()
-    started = time.perf_counter()
-    stats = uvloop.run(_drive(port, head, ok, requests, duration, connections))
-    wall = time.perf_counter() - started
-    done = len(stats.latencies)
-    latencies = sorted(stats.latencies)
-    p50 = latencies[len(latencies) // 2] if latencies else None
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else None
-    return {
-        "duration_s": duration,
-        "wall_s": round(wall, 3),
-        "connections": connections,
-        "completed": done,
-        "per_s": round(done / duration, 1),
-        "p50_latency_s": None if p50 is None else round(p50, 4),
-        "p99_latency_s": None if p99 is None else round(p99, 4),
-        "errors": stats.errors,
-        "sample_error": stats.sample_error,
-        "requests_prepared": len(requests),
-        "ran_out_of_requests": done + sum(stats.errors.values()) >= len(requests),
-    }
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
 
 
 # -- sections ----------------------------------------------------------------------------
@@ -235,11 +138,13 @@ def _ca_run(
         requests = _parallel([(tokens, per) for _ in range(workers)])
         path = "/api/v2/signingCert"
         # Warm-up: JWKS fetch, connection pools, first HSM sessions.
-        run_load(instance.ca_url, path, "application/json", 201, requests[: args.warmup], 5, 8)
+        run_load(
+            _port(instance.ca_url), path, "application/json", 201, requests[: args.warmup], 5, 8
+        )
         before = instance.ct_tree_size()
         log(f"ca {label}: {args.duration:.0f} s of load, {args.connections} connections…")
         result = run_load(
-            instance.ca_url,
+            _port(instance.ca_url),
             path,
             "application/json",
             201,
@@ -295,10 +200,16 @@ def tsa_section(
     try:
         path = "/api/v1/timestamp"
         kind = "application/timestamp-query"
-        run_load(process.url, path, kind, 200, requests[: args.warmup], 5, 8)
+        run_load(_port(process.url), path, kind, 200, requests[: args.warmup], 5, 8)
         log(f"tsa: {args.duration:.0f} s of load, {args.connections} connections…")
         result = run_load(
-            process.url, path, kind, 200, requests[args.warmup :], args.duration, args.connections
+            _port(process.url),
+            path,
+            kind,
+            200,
+            requests[args.warmup :],
+            args.duration,
+            args.connections,
         )
     finally:
         process.stop()

@@ -25,7 +25,6 @@ server uses.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
 import json
 import multiprocessing
@@ -51,7 +50,9 @@ from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from cryptography.x509.oid import NameOID  # noqa: E402
 
 from tests.bench._common import log  # noqa: E402
+from tests.bench._load import run_load  # noqa: E402
 from tests.support.log_server import LogServer, hashedrekord_document  # noqa: E402
+from toolkit.services.log.app import ENTRIES_PATH  # noqa: E402
 
 TARGET_RATE = 2500.0
 TARGET_P99_S = 1.0
@@ -103,83 +104,26 @@ def prepare(count: int, run: int) -> list[bytes]:
 # -- the load generator ------------------------------------------------------------------
 
 
-class Stats:
-    def __init__(self) -> None:
-        self.latencies: list[float] = []
-        self.pushback = 0
-        self.errors: dict[int, int] = {}
-
-
-async def _connection(port: int, requests: Iterator[bytes], deadline: float, stats: Stats) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    head = (
-        b"POST /api/v2/log/entries HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        b"Content-Type: application/json\r\nContent-Length: "
-    )
-    try:
-        while time.perf_counter() < deadline:
-            try:
-                body = next(requests)
-            except StopIteration:
-                return
-            started = time.perf_counter()
-            writer.write(head + str(len(body)).encode() + b"\r\n\r\n" + body)
-            status_line = await reader.readline()
-            length = 0
-            while True:
-                line = await reader.readline()
-                if line in (b"\r\n", b""):
-                    break
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            await reader.readexactly(length)
-            elapsed = time.perf_counter() - started
-            status = int(status_line.split()[1])
-            if status == 201:
-                if time.perf_counter() <= deadline:
-                    stats.latencies.append(elapsed)
-            elif status == 503:
-                stats.pushback += 1
-                await asyncio.sleep(0.05)
-            else:
-                stats.errors[status] = stats.errors.get(status, 0) + 1
-    finally:
-        writer.close()
-
-
-async def _drive(port: int, requests: list[bytes], duration: float, connections: int) -> Stats:
-    stats = Stats()
-    source = iter(requests)
-    deadline = time.perf_counter() + duration
-    await asyncio.gather(*(_connection(port, source, deadline, stats) for _ in range(connections)))
-    return stats
-
-
-def run_load(
+def run_log_load(
     server: LogServer, requests: list[bytes], duration: float, connections: int
 ) -> dict[str, Any]:
-    import uvloop
-
-    started = time.perf_counter()
-    stats = uvloop.run(_drive(server.port, requests, duration, connections))
-    wall = time.perf_counter() - started
-    done = len(stats.latencies)
-    latencies = sorted(stats.latencies)
-    p50 = latencies[len(latencies) // 2] if latencies else None
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else None
-    rate = done / duration
+    """Appends through ``POST /api/v2/log/entries``, in the log's own terms."""
+    load = run_load(
+        server.port, ENTRIES_PATH, "application/json", 201, requests, duration, connections
+    )
+    errors = dict(load["errors"])
     return {
-        "duration_s": duration,
-        "wall_s": round(wall, 3),
-        "connections": connections,
-        "appends": done,
-        "appends_per_s": round(rate, 1),
-        "p50_latency_s": None if p50 is None else round(p50, 4),
-        "p99_latency_s": None if p99 is None else round(p99, 4),
-        "pushback_503": stats.pushback,
-        "errors": stats.errors,
-        "requests_prepared": len(requests),
-        "ran_out_of_requests": done + stats.pushback + sum(stats.errors.values()) >= len(requests),
+        "duration_s": load["duration_s"],
+        "wall_s": load["wall_s"],
+        "connections": load["connections"],
+        "appends": load["completed"],
+        "appends_per_s": load["per_s"],
+        "p50_latency_s": load["p50_latency_s"],
+        "p99_latency_s": load["p99_latency_s"],
+        "pushback_503": errors.pop(503, 0),
+        "errors": errors,
+        "requests_prepared": load["requests_prepared"],
+        "ran_out_of_requests": load["ran_out_of_requests"],
     }
 
 
@@ -216,7 +160,7 @@ def load_section(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
             server.start()
             try:
                 log(f"{backend}: {args.duration:.0f} s of load, {args.connections} connections…")
-                result = run_load(server, requests, args.duration, args.connections)
+                result = run_log_load(server, requests, args.duration, args.connections)
             finally:
                 server.stop()
         result["meets_target"] = bool(
