@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import statistics
 import sys
 import tempfile
@@ -58,7 +57,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (  # noqa: E402
     encode_dss_signature,
 )
 
-from tests.bench._common import log, machine  # noqa: E402
+from tests.bench._common import emit, log, machine  # noqa: E402
 from toolkit.errors import HSMError  # noqa: E402
 from toolkit.signing import KeyAlgorithm  # noqa: E402
 from toolkit.signing.pkcs11 import Pkcs11Signer  # noqa: E402
@@ -68,12 +67,6 @@ OVERHEAD_TARGET = 1.2
 MESSAGE = b"airseal hsm benchmark " * 3  # 66 bytes, about a TUF or checkpoint signature input
 TOKEN = "airseal-bench"
 PIN = "bench-pin-0000"
-
-
-def emit(document: dict[str, Any]) -> None:
-    json.dump(document, sys.stdout, indent=2)
-    sys.stdout.write("\n")
-    sys.stdout.flush()
 
 
 @dataclass(frozen=True)

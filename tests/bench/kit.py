@@ -35,8 +35,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
-import math
 import os
 import statistics
 import subprocess
@@ -52,18 +50,12 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.bench._common import log, machine  # noqa: E402
+from tests.bench._common import emit, log, machine, time_interleaved  # noqa: E402
 
 MEDIAN_TARGET_MS = 15.0
 RATIO_TARGET = 0.7
 BLOCK = 10
 WARMUP_RUNS = 2
-
-
-def emit(document: dict[str, Any]) -> None:
-    json.dump(document, sys.stdout, indent=2)
-    sys.stdout.write("\n")
-    sys.stdout.flush()
 
 
 def median_ms(samples: list[int]) -> float:
@@ -167,26 +159,6 @@ def reference_call(setup: Setup) -> Callable[[], object]:
     return call
 
 
-def time_interleaved(
-    calls: dict[str, Callable[[], object]], iterations: int, warmup: int
-) -> dict[str, list[int]]:
-    names = list(calls)
-    for name in names:
-        for _ in range(warmup):
-            calls[name]()
-    samples: dict[str, list[int]] = {name: [] for name in names}
-    clock = time.perf_counter_ns
-    rounds = max(1, math.ceil(iterations / BLOCK))
-    for r in range(rounds):
-        for name in names if r % 2 == 0 else names[::-1]:
-            call, out = calls[name], samples[name]
-            for _ in range(min(BLOCK, iterations - r * BLOCK)):
-                start = clock()
-                call()
-                out.append(clock() - start)
-    return samples
-
-
 def in_process(setup: Setup, iterations: int, warmup: int) -> tuple[dict[str, Any], bool]:
     log(f"in-process: {iterations} iterations each")
     try:
@@ -199,7 +171,7 @@ def in_process(setup: Setup, iterations: int, warmup: int) -> tuple[dict[str, An
     except Exception as exc:
         log(f"  error: {exc}")
         return {"error": str(exc), "meets_target": False}, False
-    samples = time_interleaved(calls, iterations, warmup)
+    samples = time_interleaved(calls, iterations, warmup, BLOCK)
     air, ref = median_ms(samples["airseal"]), median_ms(samples["reference"])
     ratio = round(air / ref, 4) if ref else None
     log(f"  airseal {air} ms, python-tuf + sigstore-python {ref} ms, ratio {ratio}")

@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.bench._common import log, machine  # noqa: E402
+from tests.bench._common import emit, log, machine, time_interleaved  # noqa: E402
 
 IN_PROCESS_TARGET = 0.5
 PROCESS_TARGET = 0.35
@@ -54,12 +54,6 @@ CTC_MEDIA_TYPE = "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json"
 IN_TOTO = "application/vnd.in-toto+json"
 BLOCK = 10  # calls per implementation before switching to the other
 WARMUP_RUNS = 2  # untimed runs of each command before the timed ones
-
-
-def emit(document: dict[str, Any]) -> None:
-    json.dump(document, sys.stdout, indent=2)
-    sys.stdout.write("\n")
-    sys.stdout.flush()
 
 
 def median_us(samples_ns: list[int]) -> float:
@@ -132,28 +126,6 @@ def sigstore_call(case: Case) -> Callable[[], object]:
     return call
 
 
-def time_interleaved(
-    calls: dict[str, Callable[[], object]], iterations: int, warmup: int
-) -> dict[str, list[int]]:
-    """Per-call times (ns) of each callable, run in alternating blocks."""
-    names = list(calls)
-    for name in names:
-        for _ in range(warmup):
-            calls[name]()
-    samples: dict[str, list[int]] = {name: [] for name in names}
-    clock = time.perf_counter_ns
-    rounds = max(1, math.ceil(iterations / BLOCK))
-    for r in range(rounds):
-        order = names if r % 2 == 0 else names[::-1]
-        for name in order:
-            call, out = calls[name], samples[name]
-            for _ in range(min(BLOCK, iterations - r * BLOCK)):
-                start = clock()
-                call()
-                out.append(clock() - start)
-    return samples
-
-
 # --------------------------------------------------------------------------- in-process
 
 
@@ -199,7 +171,7 @@ def in_process(cases: list[Case], iterations: int, warmup: int) -> tuple[dict[st
             ok = False
             log(f"  error: {exc}")
             continue
-        samples = time_interleaved(calls, iterations, warmup)
+        samples = time_interleaved(calls, iterations, warmup, BLOCK)
         air, ref = median_us(samples["airseal"]), median_us(samples["sigstore-python"])
         entry.update(
             airseal_median_us=air,
